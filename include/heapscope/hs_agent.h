@@ -1,0 +1,52 @@
+/*
+ * hs_agent.h — the public API of the agent library, libheapscope.so.
+ *
+ * The agent is normally loaded with LD_PRELOAD (`heapscope run -- prog`), and
+ * then starts itself. A program may instead link libheapscope.so and start it
+ * itself: the malloc family is interposed as soon as the library is loaded
+ * (linking it is enough for every block to be tracked), and hs_agent_start()
+ * turns on what a preloaded agent does on its own (the exit summary; later the
+ * DevTools endpoint).
+ *
+ * All functions are thread-safe and may be called before main(). None of them
+ * allocates on the caller's behalf.
+ */
+#ifndef HEAPSCOPE_HS_AGENT_H
+#define HEAPSCOPE_HS_AGENT_H
+
+#include <stdint.h>
+
+#include "hs_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Counters of the live-block registry, read atomically one by one: exact when
+ * no other thread allocates at the same time. */
+typedef struct hs_agent_stats {
+    uint64_t live_blocks; /* blocks allocated and not yet freed */
+    uint64_t live_bytes;  /* their requested sizes, summed */
+    uint64_t peak_bytes;  /* highest live_bytes seen */
+    uint64_t allocs;      /* blocks created since the agent was loaded */
+    uint64_t frees;       /* blocks released since the agent was loaded */
+    uint64_t sites;       /* distinct allocation sites seen */
+    uint64_t registry_bytes; /* memory the registry itself uses */
+} hs_agent_stats;
+
+/* Starts the agent's services. Idempotent. Returns HS_OK. */
+HS_API int hs_agent_start(void);
+
+/* Stops what hs_agent_start() started; tracking goes on. Returns HS_OK. */
+HS_API int hs_agent_stop(void);
+
+/* Fills *out. Returns HS_OK, or HS_E_INVAL if out is NULL. */
+HS_API int hs_agent_get_stats(hs_agent_stats *out);
+
+/* The agent's version, e.g. "0.1.0". Static storage. */
+HS_API const char *hs_agent_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,198 @@
+/*
+ * agent.c — the agent's life cycle: what happens when libheapscope.so is
+ * loaded (configuration, fork handlers, keeping children unprofiled), at exit
+ * (the summary record) and through the public hs_agent_* API.
+ *
+ * It does not run inside malloc calls; the hooks (shim/) and the bookkeeping
+ * (track/) do.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent_int.h"
+#include "heapscope/hs_agent.h"
+
+static _Atomic int started;
+/* 0 in a forked child that is not followed: it keeps a consistent registry
+ * (its hooks still run) but reports nothing. */
+static int reporting = 1;
+
+/* ---- fork ------------------------------------------------------------------ */
+
+static void atfork_prepare(void)
+{
+    hs__shim_guard(1);
+    hs__frames_lock();
+    hs__registry_freeze();
+}
+
+static void atfork_parent(void)
+{
+    hs__registry_thaw();
+    hs__frames_unlock();
+    hs__shim_guard(0);
+}
+
+static void atfork_child(void)
+{
+    hs__registry_thaw_child();
+    hs__frames_unlock();
+    hs__shim_guard(0);
+    if (!hs__config.follow_children)
+        reporting = 0;
+}
+
+/* ---- children ----------------------------------------------------------------- */
+
+/* Removes this library from LD_PRELOAD so that programs the process execs
+ * run without it, keeping any other preloaded library. */
+static void drop_self_from_preload(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    Dl_info self;
+    if (!pre || !dladdr((void *)drop_self_from_preload, &self) || !self.dli_fname)
+        return;
+    const char *me = strrchr(self.dli_fname, '/');
+    me = me ? me + 1 : self.dli_fname;
+
+    char out[4096];
+    size_t o = 0;
+    int dropped = 0;
+    for (const char *s = pre; *s;) {
+        size_t len = strcspn(s, ": ");
+        const char *base = s;
+        for (size_t i = 0; i < len; i++)
+            if (s[i] == '/')
+                base = s + i + 1;
+        size_t blen = len - (size_t)(base - s);
+        if (len && blen == strlen(me) && !memcmp(base, me, blen)) {
+            dropped = 1;
+        } else if (len) {
+            if (o + len + 2 > sizeof(out))
+                return; /* too long to rewrite safely: leave it */
+            if (o)
+                out[o++] = ':';
+            memcpy(out + o, s, len);
+            o += len;
+        }
+        s += len;
+        while (*s == ':' || *s == ' ')
+            s++;
+    }
+    out[o] = '\0';
+    if (!dropped)
+        return;
+    if (o)
+        setenv("LD_PRELOAD", out, 1);
+    else
+        unsetenv("LD_PRELOAD");
+}
+
+static int preloaded(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    return pre && strstr(pre, "libheapscope") != NULL;
+}
+
+/* ---- load and exit ------------------------------------------------------------ */
+
+__attribute__((constructor(101))) static void agent_load(void)
+{
+    hs__shim_resolve();
+    hs__config_load();
+    int npat = hs__sites_set_wrappers(hs__config.wrappers);
+    if (npat < 0) {
+        dprintf(2, "heapscope: HEAPSCOPE_WRAPPERS too long; using the defaults\n");
+        hs__sites_set_wrappers(NULL);
+    }
+    hs__sites_enable(1, hs__config.unwind_depth);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    int autostart = hs__config.autostart < 0 ? preloaded() : hs__config.autostart;
+    if (!hs__config.follow_children)
+        drop_self_from_preload();
+    if (hs__config.verbose)
+        hs__config_print(2);
+    if (autostart)
+        hs_agent_start();
+}
+
+static void write_summary(void)
+{
+    if (!hs__config.summary[0])
+        return;
+    hs_agent_stats st;
+    hs_agent_get_stats(&st);
+    /* The program's name, without spaces, so that the record stays one
+     * line of key=value fields. */
+    char prog[64];
+    snprintf(prog, sizeof(prog), "%s", program_invocation_short_name);
+    for (char *c = prog; *c; c++)
+        if (*c == ' ' || *c == '\n' || *c == '=')
+            *c = '_';
+    char line[320];
+    int n = snprintf(line, sizeof(line),
+                     "heapscope-summary pid=%ld live_blocks=%llu live_bytes=%llu peak_bytes=%llu "
+                     "allocs=%llu frees=%llu prog=%s\n",
+                     (long)getpid(), (unsigned long long)st.live_blocks,
+                     (unsigned long long)st.live_bytes, (unsigned long long)st.peak_bytes,
+                     (unsigned long long)st.allocs, (unsigned long long)st.frees, prog);
+    int fd = open(hs__config.summary, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        dprintf(2, "heapscope: cannot write summary to %s: %s\n", hs__config.summary,
+                strerror(errno));
+        return;
+    }
+    /* One write with O_APPEND: records of several processes never mix. */
+    ssize_t w = write(fd, line, (size_t)n);
+    (void)w;
+    close(fd);
+}
+
+/* Destructors run last of all at exit (after atexit handlers), so the record
+ * shows what is still allocated when the program is done. */
+__attribute__((destructor(101))) static void agent_unload(void)
+{
+    if (atomic_load(&started) && reporting)
+        write_summary();
+}
+
+/* ---- public API ------------------------------------------------------------- */
+
+int hs_agent_start(void)
+{
+    atomic_store(&started, 1);
+    return HS_OK;
+}
+
+int hs_agent_stop(void)
+{
+    atomic_store(&started, 0);
+    return HS_OK;
+}
+
+int hs_agent_get_stats(hs_agent_stats *out)
+{
+    if (!out)
+        return HS_E_INVAL;
+    hs__track_flush();
+    hs__registry_totals(&out->live_blocks, &out->live_bytes);
+    out->allocs = hs__track_allocs();
+    out->frees = out->allocs - out->live_blocks;
+    out->peak_bytes = atomic_load_explicit(&hs__counters.peak_bytes, memory_order_relaxed);
+    if (out->peak_bytes < out->live_bytes)
+        out->peak_bytes = out->live_bytes;
+    out->sites = hs__site_count();
+    out->registry_bytes = hs__imem_in_use();
+    return HS_OK;
+}
+
+const char *hs_agent_version(void)
+{
+    return HS_VERSION;
+}

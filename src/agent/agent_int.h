@@ -1,0 +1,189 @@
+/*
+ * agent_int.h — private to libheapscope: the declarations the agent's files
+ * share, grouped by the file that defines them. Nothing outside src/agent
+ * includes this header.
+ *
+ * The agent has two zones. The allocation-free zone (shim/, track/) runs inside
+ * the program's malloc calls: it takes no global lock on the fast path, calls
+ * no stdio and never allocates through the hooks; its own memory comes from the
+ * real allocator through hs__imem_*. Everything else (agent.c, config.c) runs
+ * at load, at exit or on explicit API calls.
+ */
+#ifndef HS_AGENT_INT_H
+#define HS_AGENT_INT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HS_EXPORT __attribute__((visibility("default")))
+#define HS_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* ---- track/imem.c: the agent's own memory, never tracked ---------------- */
+
+/* The underlying allocator's entry points, found with dlsym(RTLD_NEXT). The
+ * shim fills this before it tracks anything; unit tests that link the
+ * registry without the shim point it at libc's functions themselves. */
+struct hs_real_fns {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*reallocarray)(void *, size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+};
+extern struct hs_real_fns hs__real;
+
+void *hs__imem_alloc(size_t n); /* zeroed; NULL on failure */
+void hs__imem_free(void *p, size_t n);
+/* Bytes the agent's own structures hold now (registry tables, leaves). */
+uint64_t hs__imem_in_use(void);
+
+/* ---- track/registry.c: every live block ---------------------------------- */
+
+typedef struct hs_block {
+    uintptr_t addr;
+    uint64_t size; /* requested size */
+    uint32_t id;   /* odd HeapSnapshotObjectId */
+    uint32_t site; /* index into the site table; 0 = unknown */
+} hs_block;
+
+/* Inserts a block. If a block with the same start address is still recorded
+ * (its free was not seen), it is replaced and *replaced receives it and the
+ * function returns 1; otherwise returns 0. Returns HS_E_NOMEM if the registry
+ * could not grow; the block is then not recorded. */
+int hs__registry_insert(uintptr_t addr, uint64_t size, uint32_t id, uint32_t site,
+                        hs_block *replaced);
+/* Removes the block starting at addr into *out: 1 if it was there, else 0. */
+int hs__registry_remove(uintptr_t addr, hs_block *out);
+/* Finds the block that starts at or contains addr: 1 if found, else 0. */
+int hs__registry_lookup(uintptr_t addr, hs_block *out);
+/* Finds the live block with object id `id` (a scan): 1 if found, else 0. */
+int hs__registry_find_id(uint32_t id, hs_block *out);
+
+/* Calls cb for every recorded block; a nonzero return stops the walk and is
+ * returned. Weakly consistent when other threads mutate: each leaf is visited
+ * under its lock, so a block that stays at its address for the whole walk is
+ * seen exactly once, one allocated or freed meanwhile may or may not be. For a
+ * point-in-time view call hs__registry_freeze() first (then pass locked=1).
+ * cb runs with a leaf lock held (unless locked=1): it must not allocate
+ * through the hooks (agent threads never do: their guard is always set). */
+typedef int (*hs_block_fn)(const hs_block *b, void *arg);
+int hs__registry_foreach(hs_block_fn cb, void *arg, int locked);
+
+/* Takes every registry lock, in rank order (structure, overflow, leaves):
+ * from then on no thread can change the registry until hs__registry_thaw().
+ * Used around fork() and for point-in-time iteration. */
+void hs__registry_freeze(void);
+void hs__registry_thaw(void);
+/* In a fork child: the registry was frozen by the parent's thread, which is
+ * now this process's only thread; release everything without waiting. */
+void hs__registry_thaw_child(void);
+
+struct hs_registry_usage {
+    uint64_t blocks;       /* blocks recorded */
+    uint64_t leaves;       /* 64 KiB address windows with a leaf */
+    uint64_t slot_bytes;   /* bytes of slot arrays */
+    uint64_t header_bytes; /* bytes of leaf headers and radix nodes touched */
+};
+void hs__registry_usage(struct hs_registry_usage *u);
+/* Blocks and bytes recorded now, summed leaf by leaf. */
+void hs__registry_totals(uint64_t *blocks, uint64_t *bytes);
+
+/* ---- track/sites.c: allocation sites ------------------------------------ */
+
+/* Resolves the allocation site for a block whose allocating call returns to
+ * ra (the first frame outside the hooks), sp being the stack pointer once it
+ * has returned there. If that frame is in a known wrapper and unwinding is
+ * on, steps outwards to the first frame that is not. Returns the site id, 0
+ * if the table is full. */
+uint32_t hs__site_resolve(uintptr_t ra, uintptr_t sp);
+/* The return address a site stands for (0 for an unknown id). */
+uintptr_t hs__site_addr(uint32_t site);
+uint64_t hs__site_count(void);
+/* Enables wrapper recognition (needs dladdr) and unwinding past wrappers. */
+void hs__sites_enable(int classify, int unwind_depth);
+/* Tests whether a symbol name matches the configured wrapper patterns. */
+int hs__sites_is_wrapper_name(const char *name);
+/* Replaces the wrapper pattern list (comma separated globs, '*' and '?';
+ * a leading '+' appends to the default list). Returns the number of
+ * patterns, or HS_E_INVAL if the list does not fit its fixed buffer. */
+int hs__sites_set_wrappers(const char *spec);
+extern const char hs__default_wrappers[];
+
+/* ---- track/frames.c: stepping out of wrapper frames --------------------- */
+
+/* A frame rule: 0 = not looked up yet, HS_FRAME_UNKNOWN = no simple rule,
+ * else HS_FRAME_KNOWN | cfa offset from sp | return address offset below
+ * the CFA << 15. */
+#define HS_FRAME_UNKNOWN 1u
+#define HS_FRAME_KNOWN 0x40000000u
+#define HS_FRAME_CFA_OFF(r) ((r)&0x7fffu)
+#define HS_FRAME_RA_OFF(r) (((r) >> 15) & 0x7fffu)
+uint32_t hs__frames_rule(uintptr_t ra);
+/* Held around fork() so that a child never inherits it locked. */
+void hs__frames_lock(void);
+void hs__frames_unlock(void);
+
+/* ---- track/track.c: hooks' bookkeeping ----------------------------------- */
+
+/* The process-wide counters. A malloc does one atomic add here (its id);
+ * live bytes are counted per thread and folded in every HS_FLUSH_BYTES, so
+ * peak_bytes is exact to within that much per thread. Exact live counts come
+ * from the registry itself (hs__registry_totals). */
+struct hs_counters {
+    _Atomic uint64_t seq;        /* ids handed out; id = first + 2 * seq */
+    _Atomic uint64_t unrecorded; /* ids whose block could not be recorded */
+    _Atomic int64_t live_bytes;  /* folded-in per-thread deltas */
+    _Atomic uint64_t peak_bytes;
+} __attribute__((aligned(64)));
+extern struct hs_counters hs__counters;
+#define HS_FLUSH_BYTES (64 * 1024)
+
+/* First object id handed to a block; ids below it are reserved for the
+ * snapshot's synthetic nodes (root 1, "(GC roots)" 3, subroots 5, 7, ...). */
+#define HS_FIRST_OBJECT_ID 101u
+
+void hs__track_alloc(void *p, size_t size, uintptr_t ra, uintptr_t sp);
+void hs__track_free(void *p);
+/* realloc: take the old block out before the real call (so that no other
+ * thread can be handed its address and be recorded first), then finish. */
+int hs__track_realloc_begin(void *p, hs_block *old);
+/* Blocks created so far (ids handed out to recorded blocks). */
+uint64_t hs__track_allocs(void);
+/* Folds the calling thread's pending byte delta into the counters. */
+void hs__track_flush(void);
+void hs__track_realloc_end(int had_old, const hs_block *old, void *q, size_t size,
+                           uintptr_t ra, uintptr_t sp, int freed);
+
+/* ---- config.c ----------------------------------------------------------- */
+
+struct hs_config {
+    int verbose;
+    int follow_children;
+    int autostart;       /* -1: decide (preloaded → yes) */
+    int unwind_depth;
+    char summary[512];
+    const char *wrappers; /* as given, or NULL for the default */
+};
+extern struct hs_config hs__config;
+void hs__config_load(void);
+void hs__config_print(int fd);
+
+/* ---- shim/hooks.c ------------------------------------------------------- */
+
+/* 1 once the real allocator is known and hooks record blocks. */
+extern _Atomic int hs__shim_ready;
+void hs__shim_resolve(void);
+/* Sets or clears the calling thread's re-entry guard (agent threads set it
+ * for their whole life so that their allocations are never tracked). */
+void hs__shim_guard(int on);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * track.c — what a hook does once the real allocator has answered: give the
+ * block an object id, find its site, record it in the registry, and keep the
+ * peak of live bytes. A malloc costs one shared atomic (the id counter) plus
+ * the registry leaf it touches; a free only the leaf. Live bytes are counted
+ * per thread and folded into the shared counter every HS_FLUSH_BYTES, which
+ * is what makes the peak approximate (see agent_int.h).
+ *
+ * Object ids follow the HeapProfiler domain (spec §4.2): odd, in steps of 2,
+ * in allocation order, starting above the ids reserved for synthetic nodes.
+ * Ids are 32 bits wide like V8's SnapshotObjectId (DevTools reads them into a
+ * Uint32Array): after 2^31 allocations they wrap, skipping the reserved range.
+ */
+#include "../agent_int.h"
+
+struct hs_counters hs__counters;
+
+static HS_TLS int64_t tls_pending;
+
+static inline uint32_t new_id(void)
+{
+    for (;;) {
+        uint64_t seq = atomic_fetch_add_explicit(&hs__counters.seq, 1, memory_order_relaxed);
+        uint32_t id = (uint32_t)(HS_FIRST_OBJECT_ID + 2 * seq);
+        if (HS_LIKELY(id >= HS_FIRST_OBJECT_ID))
+            return id;
+        atomic_fetch_add_explicit(&hs__counters.unrecorded, 1, memory_order_relaxed);
+    }
+}
+
+void hs__track_flush(void)
+{
+    int64_t d = tls_pending;
+    tls_pending = 0;
+    int64_t now = atomic_fetch_add_explicit(&hs__counters.live_bytes, d, memory_order_relaxed) + d;
+    uint64_t peak = atomic_load_explicit(&hs__counters.peak_bytes, memory_order_relaxed);
+    while (now > 0 && (uint64_t)now > peak &&
+           !atomic_compare_exchange_weak_explicit(&hs__counters.peak_bytes, &peak, (uint64_t)now,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+static inline void live_delta(int64_t d)
+{
+    tls_pending += d;
+    if (HS_UNLIKELY(tls_pending > HS_FLUSH_BYTES || tls_pending < -HS_FLUSH_BYTES))
+        hs__track_flush();
+}
+
+uint64_t hs__track_allocs(void)
+{
+    return atomic_load_explicit(&hs__counters.seq, memory_order_relaxed) -
+           atomic_load_explicit(&hs__counters.unrecorded, memory_order_relaxed);
+}
+
+/* Records a block under an id. A stale entry at the same address (its free
+ * happened where the hooks could not record it) is simply replaced: the
+ * registry, not a counter, says what is live. */
+static int record(uintptr_t addr, uint64_t size, uint32_t id, uint32_t site)
+{
+    hs_block stale;
+    int rc = hs__registry_insert(addr, size, id, site, &stale);
+    if (HS_UNLIKELY(rc == 1))
+        live_delta(-(int64_t)stale.size);
+    return rc;
+}
+
+void hs__track_alloc(void *p, size_t size, uintptr_t ra, uintptr_t sp)
+{
+    uint32_t site = hs__site_resolve(ra, sp);
+    if (HS_UNLIKELY(record((uintptr_t)p, size, new_id(), site) < 0)) {
+        /* Out of memory for the registry: the block goes unrecorded. */
+        atomic_fetch_add_explicit(&hs__counters.unrecorded, 1, memory_order_relaxed);
+        return;
+    }
+    live_delta((int64_t)size);
+}
+
+void hs__track_free(void *p)
+{
+    hs_block b;
+    if (hs__registry_remove((uintptr_t)p, &b))
+        live_delta(-(int64_t)b.size);
+}
+
+int hs__track_realloc_begin(void *p, hs_block *old)
+{
+    return hs__registry_remove((uintptr_t)p, old);
+}
+
+void hs__track_realloc_end(int had_old, const hs_block *old, void *q, size_t size,
+                           uintptr_t ra, uintptr_t sp, int freed)
+{
+    if (freed) { /* realloc(p, 0) released p */
+        if (had_old)
+            live_delta(-(int64_t)old->size);
+        return;
+    }
+    if (!q) { /* failed: p is untouched and still live */
+        if (had_old)
+            (void)record(old->addr, old->size, old->id, old->site);
+        return;
+    }
+    if (!had_old) { /* realloc(NULL, n), or of a block we never saw */
+        hs__track_alloc(q, size, ra, sp);
+        return;
+    }
+    /* Same object, same id and site, wherever it now lives. */
+    if (HS_UNLIKELY(record((uintptr_t)q, size, old->id, old->site) < 0)) {
+        live_delta(-(int64_t)old->size);
+        return;
+    }
+    live_delta((int64_t)size - (int64_t)old->size);
+}

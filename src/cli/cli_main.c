@@ -1,0 +1,57 @@
+/*
+ * cli_main.c — the heapscope command: dispatches to one cli_<subcommand>.c
+ * per subcommand and prints usage. Owns no subcommand logic.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: heapscope <command> [options]\n"
+               "\n"
+               "commands:\n"
+               "  run [--follow-children] [--summary-file FILE] -- PROGRAM [ARGS...]\n"
+               "        run PROGRAM with the heapscope agent preloaded; print a summary at exit\n"
+               "  help  show this text\n"
+               "  version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "run"))
+        return hs_cli_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("heapscope %s\n", HS_VERSION);
+        return 0;
+    }
+    fprintf(stderr, "heapscope: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}
+
+const char *hs_cli_bytes(unsigned long long n, char *buf, unsigned long size)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, size, "%llu B", n);
+    else
+        snprintf(buf, size, "%.1f %s", v, units[u]);
+    return buf;
+}

@@ -1,0 +1,210 @@
+/*
+ * cli_run.c — `heapscope run -- PROGRAM ARGS...`: runs a program with the
+ * agent preloaded, passes its exit status through (a death by signal is
+ * re-raised on ourselves), and prints a one-line summary per profiled process
+ * from the records the agent appends to a summary file at exit.
+ *
+ * The agent is found next to this executable (bin/../lib/libheapscope.so, the
+ * layout of both the build tree and an installation) unless HEAPSCOPE_AGENT
+ * names it. Children are profiled only with --follow-children.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static int find_agent(char *out, size_t size)
+{
+    const char *env = getenv("HEAPSCOPE_AGENT");
+    if (env && *env) {
+        if (access(env, R_OK) != 0)
+            return -1;
+        snprintf(out, size, "%s", env);
+        return 0;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    static const char *rel[] = {"/../lib/libheapscope.so", "/../lib/heapscope/libheapscope.so",
+                                "/libheapscope.so"};
+    for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+        char cand[PATH_MAX];
+        snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
+        char real[PATH_MAX];
+        if (realpath(cand, real) && access(real, R_OK) == 0) {
+            snprintf(out, size, "%s", real);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+struct record {
+    long pid;
+    unsigned long long live_blocks, live_bytes, peak_bytes, allocs, frees;
+    char prog[64];
+};
+
+static int parse_record(const char *line, struct record *r)
+{
+    return sscanf(line,
+                  "heapscope-summary pid=%ld live_blocks=%llu live_bytes=%llu peak_bytes=%llu "
+                  "allocs=%llu frees=%llu prog=%63s",
+                  &r->pid, &r->live_blocks, &r->live_bytes, &r->peak_bytes, &r->allocs,
+                  &r->frees, r->prog) == 7;
+}
+
+/* Prints a line per record; returns how many. */
+static int print_summaries(const char *path, pid_t child, int follow)
+{
+    FILE *f = fopen(path, "r");
+    int printed = 0;
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof(line), f)) {
+            struct record r;
+            if (!parse_record(line, &r))
+                continue;
+            if (!follow && r.pid != (long)child)
+                continue;
+            char b1[32], b2[32];
+            fprintf(stderr,
+                    "heapscope: %s (pid %ld): %llu live blocks (%s) at exit, peak %s, "
+                    "%llu allocations\n",
+                    r.prog, r.pid, r.live_blocks, hs_cli_bytes(r.live_bytes, b1, sizeof(b1)),
+                    hs_cli_bytes(r.peak_bytes, b2, sizeof(b2)), r.allocs);
+            printed++;
+        }
+        fclose(f);
+    }
+    return printed;
+}
+
+int hs_cli_run(int argc, char **argv)
+{
+    int follow = 0;
+    const char *summary_file = NULL;
+    int i = 0;
+    for (; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            i++;
+            break;
+        } else if (!strcmp(argv[i], "--follow-children")) {
+            follow = 1;
+        } else if (!strcmp(argv[i], "--summary-file") && i + 1 < argc) {
+            summary_file = argv[++i];
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "heapscope run: unknown option '%s'\n", argv[i]);
+            return 2;
+        } else {
+            break; /* the program, without a "--" */
+        }
+    }
+    if (i >= argc) {
+        fprintf(stderr, "usage: heapscope run [--follow-children] [--summary-file FILE] -- "
+                        "PROGRAM [ARGS...]\n");
+        return 2;
+    }
+    char **prog_argv = argv + i;
+
+    char agent[PATH_MAX];
+    if (find_agent(agent, sizeof(agent))) {
+        fprintf(stderr, "heapscope: cannot find libheapscope.so next to this program; set "
+                        "HEAPSCOPE_AGENT to its path\n");
+        return 127;
+    }
+
+    char tmp_summary[] = "/tmp/heapscope-summary-XXXXXX";
+    const char *summary = summary_file;
+    if (!summary) {
+        int fd = mkstemp(tmp_summary);
+        if (fd < 0) {
+            fprintf(stderr, "heapscope: cannot create a temporary file: %s\n", strerror(errno));
+            return 1;
+        }
+        close(fd);
+        summary = tmp_summary;
+    }
+
+    /* While the program runs, terminal signals reach it directly (same
+     * process group); we stay alive to report after it ends. */
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGINT, &ign, &old_int);
+    sigaction(SIGQUIT, &ign, &old_quit);
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "heapscope: fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGQUIT, &old_quit, NULL);
+        const char *pre = getenv("LD_PRELOAD");
+        char *value;
+        if (pre && *pre) {
+            size_t n = strlen(agent) + strlen(pre) + 2;
+            value = malloc(n);
+            if (!value)
+                _exit(127);
+            snprintf(value, n, "%s:%s", agent, pre);
+        } else {
+            value = agent;
+        }
+        setenv("LD_PRELOAD", value, 1);
+        setenv("HEAPSCOPE_SUMMARY", summary, 1);
+        if (follow)
+            setenv("HEAPSCOPE_FOLLOW_CHILDREN", "1", 1);
+        execvp(prog_argv[0], prog_argv);
+        fprintf(stderr, "heapscope: cannot run %s: %s\n", prog_argv[0], strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "heapscope: waitpid: %s\n", strerror(errno));
+            return 1;
+        }
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+
+    const char *name = strrchr(prog_argv[0], '/');
+    name = name ? name + 1 : prog_argv[0];
+    int exec_failed = WIFEXITED(status) && WEXITSTATUS(status) >= 126;
+    if (!print_summaries(summary, pid, follow) && !exec_failed)
+        fprintf(stderr, "heapscope: %s (pid %ld): no summary (it ended without running its exit "
+                        "handlers, e.g. by a signal or _exit)\n",
+                name, (long)pid);
+    if (!summary_file)
+        unlink(tmp_summary);
+
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        /* Die the same way, without a core of our own. */
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return 128 + sig;
+    }
+    return 1;
+}
