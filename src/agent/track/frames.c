@@ -137,7 +137,7 @@ uint32_t hs__frames_rule(uintptr_t ra)
             ops_at_cfa(ops, nops, &ra_off) && cfa_off > 0 && cfa_off < 0x8000 && ra_off < 0 &&
             ra_off > -0x8000)
             rule = HS_FRAME_KNOWN | (uint32_t)cfa_off | ((uint32_t)(-ra_off) << 15);
-        free(frame);
+        hs__real.free(frame); /* libdw allocated it under our guard */
     }
     pthread_mutex_unlock(&modules_lock);
     return rule;

@@ -236,8 +236,9 @@ static void leaf_delete_at(struct leaf *lf, uint32_t i)
         hs__imem_free(lf->slots, sizeof(struct slot) << lf->cap_log2);
         lf->slots = NULL;
         lf->cap_log2 = 0;
-    } else if (lf->cap_log2 > MIN_CAP_LOG2 && lf->count < (1u << lf->cap_log2) / 16) {
-        /* Shrink late: a window that emptied once tends to fill again. */
+    } else if (lf->cap_log2 > MIN_CAP_LOG2 && lf->count < (1u << lf->cap_log2) / 4) {
+        /* Load stays within [1/4, 3/4] (12 to 48 bytes a block); the gap
+         * to the growth threshold keeps resizes amortised O(1). */
         (void)leaf_resize(lf, lf->cap_log2 - 1); /* failure: just stay big */
     }
 }

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Tests of `heapscope run` as a user runs it: exit status and signals passed
+# through, the summary line and its record, children profiled only when asked,
+# the configuration table. Usage: test_cli.sh HEAPSCOPE EXAMPLE WORKDIR
+set -u
+hs=$1 example=$2 work=$3
+mkdir -p "$work"
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+expect_eq() { if [ "$1" == "$2" ]; then ok; else fail "$3: expected '$2', got '$1'"; fi; }
+
+# Exit status and death by signal pass through.
+"$hs" run -- sh -c 'exit 7' 2>/dev/null; expect_eq $? 7 "exit status"
+"$hs" run -- sh -c 'kill -KILL $$' 2>/dev/null; expect_eq $? 137 "SIGKILL"
+"$hs" run -- sh -c 'kill -TERM $$' 2>/dev/null; expect_eq $? 143 "SIGTERM"
+"$hs" run -- /nonexistent/program 2>/dev/null; expect_eq $? 127 "missing program"
+"$hs" run --bogus -- true 2>/dev/null; expect_eq $? 2 "unknown option"
+"$hs" run 2>/dev/null; expect_eq $? 2 "no program"
+
+# The summary: its numbers match what the example says it left allocated.
+# Each session is 3 blocks; stdio adds its stdout buffer.
+rm -f "$work/sum.txt"
+out=$("$hs" run --summary-file "$work/sum.txt" -- "$example" 2>"$work/err.txt")
+rc=$?
+expect_eq $rc 0 "example exit status"
+table=$(sed -n 's/.*(\([0-9]*\) of them leaked), \([0-9]*\) in the table/\2/p' <<<"$out")
+leaked=$(sed -n 's/.*(\([0-9]*\) of them leaked).*/\1/p' <<<"$out")
+want=$(( 3 * (table + leaked) ))
+rec=$(grep '^heapscope-summary ' "$work/sum.txt")
+live=$(sed -n 's/.* live_blocks=\([0-9]*\) .*/\1/p' <<<"$rec")
+allocs=$(sed -n 's/.* allocs=\([0-9]*\) .*/\1/p' <<<"$rec")
+if [ -n "$live" ] && [ "$live" -ge "$want" ] && [ "$live" -le $((want + 2)) ]; then ok; else
+  fail "live blocks: record '$rec', expected about $want"; fi
+if [ -n "$allocs" ] && [ "$allocs" -ge 60000 ] && [ "$allocs" -le 60002 ]; then ok; else
+  fail "allocations: record '$rec', expected 60000 and stdio's"; fi
+grep -q "^heapscope: hs-example-leaky (pid [0-9]*): $live live blocks (.*) at exit, peak .*, $allocs allocations$" "$work/err.txt" \
+  && ok || fail "summary line: $(cat "$work/err.txt")"
+
+# Children: not profiled by default, profiled with --follow-children.
+rm -f "$work/c1.txt" "$work/c2.txt"
+"$hs" run --summary-file "$work/c1.txt" -- sh -c "\"$example\" >/dev/null" 2>/dev/null
+grep -q 'prog=hs-example-leaky' "$work/c1.txt" 2>/dev/null && fail "child profiled without --follow-children" || ok
+"$hs" run --follow-children --summary-file "$work/c2.txt" -- sh -c "\"$example\" >/dev/null" 2>"$work/err2.txt"
+grep -q 'prog=hs-example-leaky' "$work/c2.txt" && ok || fail "child not profiled with --follow-children"
+grep -q '^heapscope: hs-example-leaky (pid' "$work/err2.txt" && ok || fail "no summary line for the child"
+p1=$("$hs" run -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+expect_eq "$p1" "" "LD_PRELOAD seen by children"
+p2=$("$hs" run --follow-children -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+case "$p2" in *libheapscope.so*) ok ;; *) fail "LD_PRELOAD with --follow-children: '$p2'" ;; esac
+
+# HEAPSCOPE_VERBOSE=1 prints every variable of the configuration table.
+v=$(HEAPSCOPE_VERBOSE=1 HEAPSCOPE_UNWIND_DEPTH=7 "$hs" run -- true 2>&1)
+for var in VERBOSE SUMMARY FOLLOW_CHILDREN AUTOSTART WRAPPERS UNWIND_DEPTH; do
+  grep -q "HEAPSCOPE_$var " <<<"$v" && ok || fail "verbose output lacks HEAPSCOPE_$var"
+done
+grep -q 'HEAPSCOPE_UNWIND_DEPTH = 7 ' <<<"$v" && ok || fail "verbose output does not show the set value"
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
