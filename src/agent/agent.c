@@ -94,6 +94,28 @@ static void drop_self_from_preload(void)
         unsetenv("LD_PRELOAD");
 }
 
+/* Which process is profiled. The first process to load the agent records
+ * its pid in HEAPSCOPE_PID; a program it becomes by exec keeps that pid and
+ * so stays profiled (`heapscope run -- env X=1 prog`, `sh -c 'exec prog'`),
+ * while a child it forks or spawns has another pid: it loads the agent (the
+ * environment says so) but goes passive and drops the agent from its own
+ * environment, so its children do not load it at all. Every process is
+ * profiled with HEAPSCOPE_FOLLOW_CHILDREN=1. */
+static int is_profiled_process(void)
+{
+    if (hs__config.follow_children)
+        return 1;
+    long me = (long)getpid();
+    if (hs__config.owner_pid)
+        return hs__config.owner_pid == me;
+    /* Preloaded without `heapscope run` (which sets it): claim it. */
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%ld", me);
+    setenv("HEAPSCOPE_PID", buf, 1);
+    hs__config.owner_pid = me;
+    return 1;
+}
+
 static int preloaded(void)
 {
     const char *pre = getenv("LD_PRELOAD");
@@ -113,9 +135,13 @@ __attribute__((constructor(101))) static void agent_load(void)
     }
     hs__sites_enable(1, hs__config.unwind_depth);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    int autostart = hs__config.autostart < 0 ? preloaded() : hs__config.autostart;
-    if (!hs__config.follow_children)
+    if (!is_profiled_process()) {
+        atomic_store(&hs__shim_passive, 1);
+        reporting = 0;
         drop_self_from_preload();
+        return;
+    }
+    int autostart = hs__config.autostart < 0 ? preloaded() : hs__config.autostart;
     if (hs__config.verbose)
         hs__config_print(2);
     if (autostart)

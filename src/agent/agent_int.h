@@ -172,6 +172,7 @@ struct hs_config {
     int unwind_depth;
     char summary[512];
     const char *wrappers; /* as given, or NULL for the default */
+    long owner_pid;       /* HEAPSCOPE_PID, 0 if unset */
 };
 extern struct hs_config hs__config;
 void hs__config_load(void);
@@ -181,6 +182,8 @@ void hs__config_print(int fd);
 
 /* 1 once the real allocator is known and hooks record blocks. */
 extern _Atomic int hs__shim_ready;
+/* 1 in a process that is not profiled: hooks only forward. */
+extern _Atomic int hs__shim_passive;
 void hs__shim_resolve(void);
 /* Sets or clears the calling thread's re-entry guard (agent threads set it
  * for their whole life so that their allocations are never tracked). */

@@ -24,7 +24,9 @@ enum kind { K_BOOL, K_INT, K_STR };
     X(WRAPPERS, K_STR, "+",                                                             \
       "allocation wrappers, comma-separated globs over symbol names; '+' = the defaults, " \
       "'+a,b' = defaults and a, b; empty = none")                                       \
-    X(UNWIND_DEPTH, K_INT, "32", "frames examined to step out of wrappers (0-64; 0 = off)")
+    X(UNWIND_DEPTH, K_INT, "32", "frames examined to step out of wrappers (0-64; 0 = off)") \
+    X(PID, K_INT, "", "the pid of the process to profile (set by heapscope run); other processes " \
+      "that load the agent only forward to the real allocator")
 
 static int parse_bool(const char *v, int dflt)
 {
@@ -63,6 +65,13 @@ void hs__config_load(void)
     if (sum && strlen(sum) < sizeof(c->summary))
         strcpy(c->summary, sum);
     c->wrappers = getenv("HEAPSCOPE_WRAPPERS");
+    const char *pid = getenv("HEAPSCOPE_PID");
+    c->owner_pid = 0;
+    if (pid && *pid) {
+        char *end;
+        long v = strtol(pid, &end, 10);
+        c->owner_pid = (*end == '\0' && v > 0) ? v : 0;
+    }
 }
 
 static const char *current(const char *name)
@@ -79,6 +88,10 @@ static const char *current(const char *name)
         return c->autostart < 0 ? "auto" : c->autostart ? "1" : "0";
     if (!strcmp(name, "WRAPPERS"))
         return c->wrappers ? c->wrappers : "+";
+    if (!strcmp(name, "PID")) {
+        snprintf(buf, sizeof(buf), "%ld", c->owner_pid);
+        return buf;
+    }
     if (!strcmp(name, "UNWIND_DEPTH")) {
         snprintf(buf, sizeof(buf), "%d", c->unwind_depth);
         return buf;

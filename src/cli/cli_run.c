@@ -168,6 +168,11 @@ int hs_cli_run(int argc, char **argv)
         }
         setenv("LD_PRELOAD", value, 1);
         setenv("HEAPSCOPE_SUMMARY", summary, 1);
+        /* The process to profile is this one, whatever it execs into;
+         * the agent leaves processes with another pid alone. */
+        char pidbuf[24];
+        snprintf(pidbuf, sizeof(pidbuf), "%ld", (long)getpid());
+        setenv("HEAPSCOPE_PID", pidbuf, 1);
         if (follow)
             setenv("HEAPSCOPE_FOLLOW_CHILDREN", "1", 1);
         execvp(prog_argv[0], prog_argv);

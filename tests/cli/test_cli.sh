@@ -44,14 +44,20 @@ grep -q 'prog=hs-example-leaky' "$work/c1.txt" 2>/dev/null && fail "child profil
 "$hs" run --follow-children --summary-file "$work/c2.txt" -- sh -c "\"$example\" >/dev/null" 2>"$work/err2.txt"
 grep -q 'prog=hs-example-leaky' "$work/c2.txt" && ok || fail "child not profiled with --follow-children"
 grep -q '^heapscope: hs-example-leaky (pid' "$work/err2.txt" && ok || fail "no summary line for the child"
-p1=$("$hs" run -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
-expect_eq "$p1" "" "LD_PRELOAD seen by children"
-p2=$("$hs" run --follow-children -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+# A program reached by exec in the same process is the one profiled...
+rm -f "$work/c3.txt"
+"$hs" run --summary-file "$work/c3.txt" -- env HS_X=1 sh -c "exec \"$example\" >/dev/null" 2>/dev/null
+grep -q 'prog=hs-example-leaky' "$work/c3.txt" && ok || fail "program reached by exec not profiled"
+# ...while a child drops the agent from its environment: grandchildren
+# (here the echo in a command substitution's subshell) do not load it.
+p1=$("$hs" run -- sh -c 'x=$(sh -c "echo \$LD_PRELOAD"); echo "$x"' 2>/dev/null)
+expect_eq "$p1" "" "LD_PRELOAD seen by a child's children"
+p2=$("$hs" run --follow-children -- sh -c 'x=$(sh -c "echo \$LD_PRELOAD"); echo "$x"' 2>/dev/null)
 case "$p2" in *libheapscope.so*) ok ;; *) fail "LD_PRELOAD with --follow-children: '$p2'" ;; esac
 
 # HEAPSCOPE_VERBOSE=1 prints every variable of the configuration table.
 v=$(HEAPSCOPE_VERBOSE=1 HEAPSCOPE_UNWIND_DEPTH=7 "$hs" run -- true 2>&1)
-for var in VERBOSE SUMMARY FOLLOW_CHILDREN AUTOSTART WRAPPERS UNWIND_DEPTH; do
+for var in VERBOSE SUMMARY FOLLOW_CHILDREN AUTOSTART WRAPPERS UNWIND_DEPTH PID; do
   grep -q "HEAPSCOPE_$var " <<<"$v" && ok || fail "verbose output lacks HEAPSCOPE_$var"
 done
 grep -q 'HEAPSCOPE_UNWIND_DEPTH = 7 ' <<<"$v" && ok || fail "verbose output does not show the set value"

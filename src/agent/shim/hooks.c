@@ -28,6 +28,7 @@
 #include "../agent_int.h"
 
 _Atomic int hs__shim_ready;
+_Atomic int hs__shim_passive;
 static _Atomic int resolve_state; /* 0 not started, 1 running, 2 done */
 static HS_TLS int tls_guard;
 static HS_TLS int tls_resolving;
@@ -39,6 +40,11 @@ void hs__shim_guard(int on)
 {
     tls_guard = on;
 }
+
+/* Straight to the real allocator: re-entered, or a process that is not
+ * profiled (a child the user did not ask for). */
+#define BYPASS()                                                               \
+    HS_UNLIKELY(tls_guard | atomic_load_explicit(&hs__shim_passive, memory_order_relaxed))
 
 /* ---- bootstrap pool ------------------------------------------------------- */
 
@@ -166,7 +172,7 @@ HS_EXPORT void *malloc(size_t n)
 {
     if (!ready() && !ensure_ready())
         return boot_alloc(n, 16);
-    if (HS_UNLIKELY(tls_guard))
+    if (BYPASS())
         return hs__real.malloc(n);
     struct site ra = TAKE_SITE();
     tls_guard = 1;
@@ -183,7 +189,7 @@ HS_EXPORT void free(void *p)
         return;
     if (HS_UNLIKELY(!ready()))
         return; /* cannot be ours to free: nothing was handed out yet */
-    if (HS_UNLIKELY(tls_guard)) {
+    if (BYPASS()) {
         hs__real.free(p);
         return;
     }
@@ -205,7 +211,7 @@ HS_EXPORT void *calloc(size_t n, size_t m)
         }
         return boot_alloc(total, 16);
     }
-    if (HS_UNLIKELY(tls_guard))
+    if (BYPASS())
         return hs__real.calloc(n, m);
     struct site ra = TAKE_SITE();
     tls_guard = 1;
@@ -268,7 +274,7 @@ HS_EXPORT void *realloc(void *p, size_t n)
     }
     if (HS_UNLIKELY(in_boot(p)))
         return realloc_from_boot(p, n);
-    if (HS_UNLIKELY(tls_guard))
+    if (BYPASS())
         return hs__real.realloc(p, n);
     return realloc_common(p, n, 0, n, 0, TAKE_SITE());
 }
@@ -285,7 +291,7 @@ HS_EXPORT void *reallocarray(void *p, size_t n, size_t m)
         }
         return realloc(p, total);
     }
-    if (HS_UNLIKELY(tls_guard))
+    if (BYPASS())
         return hs__real.reallocarray(p, n, m);
     /* On overflow the real function fails with ENOMEM and p stays live;
      * size 1 keeps that from being taken for a freeing realloc(p, 0). */
@@ -303,7 +309,7 @@ HS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
         *out = p;
         return 0;
     }
-    if (HS_UNLIKELY(tls_guard))
+    if (BYPASS())
         return hs__real.posix_memalign(out, align, n);
     struct site ra = TAKE_SITE();
     tls_guard = 1;
@@ -321,7 +327,7 @@ HS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
     {                                                                          \
         if (!ready() && !ensure_ready())                                       \
             return boot_alloc(size_expr, boot_align);                          \
-        if (HS_UNLIKELY(tls_guard))                                            \
+        if (BYPASS())                                            \
             return call;                                                       \
         struct site ra = TAKE_SITE();                                          \
         tls_guard = 1;                                                         \
