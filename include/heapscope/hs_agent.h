@@ -34,6 +34,15 @@ typedef struct hs_agent_stats {
     uint64_t registry_bytes; /* memory the registry itself uses */
 } hs_agent_stats;
 
+/* What the registry knows of one live block. */
+typedef struct hs_agent_block {
+    uintptr_t start;  /* the pointer the allocator returned */
+    uint64_t size;    /* requested size */
+    uint32_t id;      /* HeapSnapshotObjectId: odd, in allocation order */
+    uintptr_t site;   /* return address the block is charged to (the first
+                         frame outside allocator wrappers); 0 if unknown */
+} hs_agent_block;
+
 /* Starts the agent's services. Idempotent. Returns HS_OK. */
 HS_API int hs_agent_start(void);
 
@@ -42,6 +51,11 @@ HS_API int hs_agent_stop(void);
 
 /* Fills *out. Returns HS_OK, or HS_E_INVAL if out is NULL. */
 HS_API int hs_agent_get_stats(hs_agent_stats *out);
+
+/* Looks up the live block that starts at or contains p into *out.
+ * Returns HS_OK, HS_E_NOTFOUND if no live block holds p, HS_E_INVAL if out
+ * is NULL. */
+HS_API int hs_agent_block_info(const void *p, hs_agent_block *out);
 
 /* The agent's version, e.g. "0.1.0". Static storage. */
 HS_API const char *hs_agent_version(void);

@@ -218,6 +218,20 @@ int hs_agent_get_stats(hs_agent_stats *out)
     return HS_OK;
 }
 
+int hs_agent_block_info(const void *p, hs_agent_block *out)
+{
+    if (!out)
+        return HS_E_INVAL;
+    hs_block b;
+    if (!hs__registry_lookup((uintptr_t)p, &b))
+        return HS_E_NOTFOUND;
+    out->start = b.addr;
+    out->size = b.size;
+    out->id = b.id;
+    out->site = hs__site_addr(b.site);
+    return HS_OK;
+}
+
 const char *hs_agent_version(void)
 {
     return HS_VERSION;
