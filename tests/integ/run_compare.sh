@@ -129,14 +129,16 @@ show_diff() { # FILE1 FILE2
     diff "$1" "$2" 2>&1 | head -n 20 >&2
 }
 
-if ! cmp -s "$d/a.out" "$d/b.out"; then
-    fail "stdout differs between plain and counter+agent runs"
-    show_diff "$d/a.out" "$d/b.out"
-fi
-if ! cmp -s "$d/a.out" "$d/c.out"; then
-    fail "stdout differs between plain and heapscope run"
-    show_diff "$d/a.out" "$d/c.out"
-fi
+# same FILE1 FILE2 WHAT: fails with a diff unless the files are identical.
+same() {
+    if ! cmp -s "$1" "$2"; then
+        fail "$3"
+        show_diff "$1" "$2"
+    fi
+}
+
+same "$d/a.out" "$d/b.out" "stdout differs between plain and counter+agent runs"
+same "$d/a.out" "$d/c.out" "stdout differs between plain and heapscope run"
 
 grep -q '^heapscope:' "$d/c.err" || fail "heapscope run printed no 'heapscope:' line on stderr"
 grep -v '^heapscope:' "$d/c.err" >"$d/c.err.program"
@@ -146,14 +148,9 @@ for n in "${STDERR_ALLOW[@]}"; do
     [ "$n" = "$name" ] && allowed=1
 done
 if [ "$allowed" = 0 ]; then
-    if ! cmp -s "$d/a.err" "$d/b.err"; then
-        fail "stderr differs between plain and counter+agent runs"
-        show_diff "$d/a.err" "$d/b.err"
-    fi
-    if ! cmp -s "$d/a.err" "$d/c.err.program"; then
-        fail "stderr (less heapscope: lines) differs between plain and heapscope run"
-        show_diff "$d/a.err" "$d/c.err.program"
-    fi
+    same "$d/a.err" "$d/b.err" "stderr differs between plain and counter+agent runs"
+    same "$d/a.err" "$d/c.err.program" \
+        "stderr (less heapscope: lines) differs between plain and heapscope run"
 fi
 
 # ---- records ------------------------------------------------------------------
