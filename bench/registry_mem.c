@@ -17,7 +17,8 @@ static void report(stats_fn get, const char *name, void **blocks, size_t n)
     hs_agent_stats st;
     get(&st);
     printf("%-34s %9zu blocks  registry %10llu bytes  %6.1f bytes/block\n", name, n,
-           (unsigned long long)st.registry_bytes, (double)st.registry_bytes / (double)st.live_blocks);
+           (unsigned long long)st.registry_bytes,
+           (double)st.registry_bytes / (double)st.live_blocks);
     for (size_t i = 0; i < n; i++)
         free(blocks[i]);
 }

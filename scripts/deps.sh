@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev)
-test=(libcmocka-dev jq sqlite3 python3)
+test=(libcmocka-dev jq sqlite3 python3 clang-format)
 bench=(heaptrack libjemalloc2 google-perftools libgoogle-perftools4 valgrind)
 
 case "${1:-test}" in

@@ -25,22 +25,22 @@ extern "C" {
 /* Counters of the live-block registry, read atomically one by one: exact when
  * no other thread allocates at the same time. */
 typedef struct hs_agent_stats {
-    uint64_t live_blocks; /* blocks allocated and not yet freed */
-    uint64_t live_bytes;  /* their requested sizes, summed */
-    uint64_t peak_bytes;  /* highest live_bytes seen */
-    uint64_t allocs;      /* blocks created since the agent was loaded */
-    uint64_t frees;       /* blocks released since the agent was loaded */
-    uint64_t sites;       /* distinct allocation sites seen */
+    uint64_t live_blocks;    /* blocks allocated and not yet freed */
+    uint64_t live_bytes;     /* their requested sizes, summed */
+    uint64_t peak_bytes;     /* highest live_bytes seen */
+    uint64_t allocs;         /* blocks created since the agent was loaded */
+    uint64_t frees;          /* blocks released since the agent was loaded */
+    uint64_t sites;          /* distinct allocation sites seen */
     uint64_t registry_bytes; /* memory the registry itself uses */
 } hs_agent_stats;
 
 /* What the registry knows of one live block. */
 typedef struct hs_agent_block {
-    uintptr_t start;  /* the pointer the allocator returned */
-    uint64_t size;    /* requested size */
-    uint32_t id;      /* HeapSnapshotObjectId: odd, in allocation order */
-    uintptr_t site;   /* return address the block is charged to (the first
-                         frame outside allocator wrappers); 0 if unknown */
+    uintptr_t start; /* the pointer the allocator returned */
+    uint64_t size;   /* requested size */
+    uint32_t id;     /* HeapSnapshotObjectId: odd, in allocation order */
+    uintptr_t site;  /* return address the block is charged to (the first
+                        frame outside allocator wrappers); 0 if unknown */
 } hs_agent_block;
 
 /* Starts the agent's services. Idempotent. Returns HS_OK. */

@@ -16,13 +16,13 @@ extern "C" {
 #define HS_API __attribute__((visibility("default")))
 
 /* X(name, value, message): the single table behind the enum and hs_strerror. */
-#define HS_ERR_MAP(X)                                                          \
-    X(HS_OK, 0, "success")                                                     \
-    X(HS_E_INVAL, -5000, "invalid argument")                                   \
-    X(HS_E_NOMEM, -5001, "out of memory")                                      \
-    X(HS_E_STATE, -5002, "not possible in the current state")                  \
-    X(HS_E_NOTFOUND, -5003, "not found")                                       \
-    X(HS_E_USAGE, -5100, "bad command line")                                   \
+#define HS_ERR_MAP(X)                                                                              \
+    X(HS_OK, 0, "success")                                                                         \
+    X(HS_E_INVAL, -5000, "invalid argument")                                                       \
+    X(HS_E_NOMEM, -5001, "out of memory")                                                          \
+    X(HS_E_STATE, -5002, "not possible in the current state")                                      \
+    X(HS_E_NOTFOUND, -5003, "not found")                                                           \
+    X(HS_E_USAGE, -5100, "bad command line")                                                       \
     X(HS_E_NOAGENT, -5101, "agent library not found")
 
 enum hs_err {

@@ -160,15 +160,15 @@ int hs__track_realloc_begin(void *p, hs_block *old);
 uint64_t hs__track_allocs(void);
 /* Folds the calling thread's pending byte delta into the counters. */
 void hs__track_flush(void);
-void hs__track_realloc_end(int had_old, const hs_block *old, void *q, size_t size,
-                           uintptr_t ra, uintptr_t sp, int freed);
+void hs__track_realloc_end(int had_old, const hs_block *old, void *q, size_t size, uintptr_t ra,
+                           uintptr_t sp, int freed);
 
 /* ---- config.c ----------------------------------------------------------- */
 
 struct hs_config {
     int verbose;
     int follow_children;
-    int autostart;       /* -1: decide (preloaded → yes) */
+    int autostart; /* -1: decide (preloaded → yes) */
     int unwind_depth;
     char summary[512];
     const char *wrappers; /* as given, or NULL for the default */

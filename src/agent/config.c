@@ -15,17 +15,18 @@ struct hs_config hs__config = {.autostart = -1, .unwind_depth = 32};
 enum kind { K_BOOL, K_INT, K_STR };
 
 /* X(NAME, kind, default, help) — the single list of variables. */
-#define HS_CONFIG_MAP(X)                                                                \
-    X(VERBOSE, K_BOOL, "0", "print this table and diagnostics on stderr")              \
-    X(SUMMARY, K_STR, "", "at exit, append a one-line record of the counters to this file") \
-    X(FOLLOW_CHILDREN, K_BOOL, "0",                                                     \
-      "profile exec'd programs too (keep the agent in LD_PRELOAD) and report forked children") \
-    X(AUTOSTART, K_BOOL, "auto", "start the agent's services at load; auto = when preloaded") \
-    X(WRAPPERS, K_STR, "+",                                                             \
-      "allocation wrappers, comma-separated globs over symbol names; '+' = the defaults, " \
-      "'+a,b' = defaults and a, b; empty = none")                                       \
-    X(UNWIND_DEPTH, K_INT, "32", "frames examined to step out of wrappers (0-64; 0 = off)") \
-    X(PID, K_INT, "", "the pid of the process to profile (set by heapscope run); other processes " \
+#define HS_CONFIG_MAP(X)                                                                           \
+    X(VERBOSE, K_BOOL, "0", "print this table and diagnostics on stderr")                          \
+    X(SUMMARY, K_STR, "", "at exit, append a one-line record of the counters to this file")        \
+    X(FOLLOW_CHILDREN, K_BOOL, "0",                                                                \
+      "profile exec'd programs too (keep the agent in LD_PRELOAD) and report forked children")     \
+    X(AUTOSTART, K_BOOL, "auto", "start the agent's services at load; auto = when preloaded")      \
+    X(WRAPPERS, K_STR, "+",                                                                        \
+      "allocation wrappers, comma-separated globs over symbol names; '+' = the defaults, "         \
+      "'+a,b' = defaults and a, b; empty = none")                                                  \
+    X(UNWIND_DEPTH, K_INT, "32", "frames examined to step out of wrappers (0-64; 0 = off)")        \
+    X(PID, K_INT, "",                                                                              \
+      "the pid of the process to profile (set by heapscope run); other processes "                 \
       "that load the agent only forward to the real allocator")
 
 static int parse_bool(const char *v, int dflt)
@@ -102,9 +103,9 @@ static const char *current(const char *name)
 void hs__config_print(int fd)
 {
     dprintf(fd, "heapscope: configuration (HEAPSCOPE_*):\n");
-#define HS__CONFIG_PRINT(name, kind, dflt, help)                                        \
-    dprintf(fd, "heapscope:   %-22s = %-8s (default %s) %s\n", "HEAPSCOPE_" #name,       \
-            current(#name), dflt, help);
+#define HS__CONFIG_PRINT(name, kind, dflt, help)                                                   \
+    dprintf(fd, "heapscope:   %-22s = %-8s (default %s) %s\n", "HEAPSCOPE_" #name, current(#name), \
+            dflt, help);
     HS_CONFIG_MAP(HS__CONFIG_PRINT)
 #undef HS__CONFIG_PRINT
     dprintf(fd, "heapscope:   default wrappers: %s\n", hs__default_wrappers);

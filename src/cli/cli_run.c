@@ -64,8 +64,8 @@ static int parse_record(const char *line, struct record *r)
     return sscanf(line,
                   "heapscope-summary pid=%ld live_blocks=%llu live_bytes=%llu peak_bytes=%llu "
                   "allocs=%llu frees=%llu prog=%63s",
-                  &r->pid, &r->live_blocks, &r->live_bytes, &r->peak_bytes, &r->allocs,
-                  &r->frees, r->prog) == 7;
+                  &r->pid, &r->live_blocks, &r->live_bytes, &r->peak_bytes, &r->allocs, &r->frees,
+                  r->prog) == 7;
 }
 
 /* Prints a line per record; returns how many. */
@@ -194,8 +194,9 @@ int hs_cli_run(int argc, char **argv)
     name = name ? name + 1 : prog_argv[0];
     int exec_failed = WIFEXITED(status) && WEXITSTATUS(status) >= 126;
     if (!print_summaries(summary, pid, follow) && !exec_failed)
-        fprintf(stderr, "heapscope: %s (pid %ld): no summary (it ended without running its exit "
-                        "handlers, e.g. by a signal or _exit)\n",
+        fprintf(stderr,
+                "heapscope: %s (pid %ld): no summary (it ended without running its exit "
+                "handlers, e.g. by a signal or _exit)\n",
                 name, (long)pid);
     if (!summary_file)
         unlink(tmp_summary);

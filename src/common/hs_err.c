@@ -9,8 +9,8 @@
 const char *hs_strerror(int err)
 {
     switch (err) {
-#define HS__ERR_CASE(name, value, msg)                                         \
-    case (value):                                                              \
+#define HS__ERR_CASE(name, value, msg)                                                             \
+    case (value):                                                                                  \
         return (msg);
         HS_ERR_MAP(HS__ERR_CASE)
 #undef HS__ERR_CASE

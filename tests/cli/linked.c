@@ -10,12 +10,12 @@
 
 static int failures;
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "linked: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                                  \
-        }                                                                                \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "linked: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);       \
+            failures++;                                                                            \
+        }                                                                                          \
     } while (0)
 
 int main(void)

@@ -41,10 +41,14 @@ static const char *errname(int e)
 {
     static char buf[32];
     switch (e) {
-    case 0: return "0";
-    case ENOMEM: return "ENOMEM";
-    case EINVAL: return "EINVAL";
-    case 1234: return "unchanged(1234)";
+    case 0:
+        return "0";
+    case ENOMEM:
+        return "ENOMEM";
+    case EINVAL:
+        return "EINVAL";
+    case 1234:
+        return "unchanged(1234)";
     default:
         snprintf(buf, sizeof buf, "errno%d", e);
         return buf;
@@ -96,8 +100,8 @@ static void case_malloc(void)
     p = malloc(100);
     int e1 = errno;
     free(p);
-    printf("malloc(100)+free: nonnull=%d errno_after_malloc=%s errno_after_free=%s\n",
-           p != NULL, errname(e1), errname(errno));
+    printf("malloc(100)+free: nonnull=%d errno_after_malloc=%s errno_after_free=%s\n", p != NULL,
+           errname(e1), errname(errno));
 
     errno = 1234;
     free(NULL);
@@ -110,8 +114,8 @@ static void case_malloc(void)
     if (p)
         memset(p, 1, 8u << 20);
     free(p);
-    printf("malloc(8MiB)+free: nonnull=%d errno_after_malloc=%s errno_after_free=%s\n",
-           p != NULL, errname(e1), errname(errno));
+    printf("malloc(8MiB)+free: nonnull=%d errno_after_malloc=%s errno_after_free=%s\n", p != NULL,
+           errname(e1), errname(errno));
 }
 
 static void case_calloc(void)
@@ -146,12 +150,11 @@ static void case_calloc(void)
         errno = 1234;
         p = calloc(1, n);
         int e = errno;
-        printf("calloc(1,%zu) after dirty free: nonnull=%d zeroed=%d errno=%s\n", n,
-               p != NULL, p && all_bytes(p, n, 0), errname(e));
+        printf("calloc(1,%zu) after dirty free: nonnull=%d zeroed=%d errno=%s\n", n, p != NULL,
+               p && all_bytes(p, n, 0), errname(e));
         free(p);
         p = calloc(n, 3);
-        printf("calloc(%zu,3): nonnull=%d zeroed=%d\n", n, p != NULL,
-               p && all_bytes(p, n * 3, 0));
+        printf("calloc(%zu,3): nonnull=%d zeroed=%d\n", n, p != NULL, p && all_bytes(p, n * 3, 0));
         free(p);
     }
 }
@@ -197,8 +200,8 @@ static void case_realloc(void)
     for (size_t i = 0; !q && i < valid; i++)
         if (old[i] != (unsigned char)i)
             intact = 0;
-    printf("realloc(p,SIZE_MAX): null=%d errno=%s old_block_intact=%d\n", q == NULL,
-           errname(e), intact);
+    printf("realloc(p,SIZE_MAX): null=%d errno=%s old_block_intact=%d\n", q == NULL, errname(e),
+           intact);
     if (q)
         p = q;
 
@@ -231,8 +234,8 @@ static void case_reallocarray(void)
     for (int i = 0; !q && i < 80; i++)
         if (old[i] != (unsigned char)(i * 3))
             intact = 0;
-    printf("reallocarray(p,SIZE_MAX/2+1,2): null=%d errno=%s old_block_intact=%d\n",
-           q == NULL, errname(errno), q == NULL && intact);
+    printf("reallocarray(p,SIZE_MAX/2+1,2): null=%d errno=%s old_block_intact=%d\n", q == NULL,
+           errname(errno), q == NULL && intact);
     if (q)
         p = q;
 
@@ -260,8 +263,8 @@ static void case_posix_memalign(void)
         void *p = &p; /* a marker: is the out pointer left alone on failure? */
         errno = 1234;
         int rc = posix_memalign(&p, bad[i], 64);
-        printf("posix_memalign(align=%zu): rc=%s errno=%s out_untouched=%d\n", bad[i],
-               errname(rc), errname(errno), p == (void *)&p);
+        printf("posix_memalign(align=%zu): rc=%s errno=%s out_untouched=%d\n", bad[i], errname(rc),
+               errname(errno), p == (void *)&p);
         if (rc == 0)
             free(p);
     }
@@ -270,8 +273,8 @@ static void case_posix_memalign(void)
         void *p = &p;
         errno = 1234;
         int rc = posix_memalign(&p, 64, v_max);
-        printf("posix_memalign(64,SIZE_MAX): rc=%s errno=%s out_untouched=%d\n",
-               errname(rc), errname(errno), p == (void *)&p);
+        printf("posix_memalign(64,SIZE_MAX): rc=%s errno=%s out_untouched=%d\n", errname(rc),
+               errname(errno), p == (void *)&p);
         if (rc == 0)
             free(p);
     }
@@ -279,8 +282,7 @@ static void case_posix_memalign(void)
         void *p = &p;
         errno = 1234;
         int rc = posix_memalign(&p, v_half, 64);
-        printf("posix_memalign(SIZE_MAX/2+1,64): rc=%s errno=%s\n", errname(rc),
-               errname(errno));
+        printf("posix_memalign(SIZE_MAX/2+1,64): rc=%s errno=%s\n", errname(rc), errname(errno));
         if (rc == 0)
             free(p);
     }
@@ -293,8 +295,7 @@ static void case_posix_memalign(void)
         if (rc == 0)
             memset(p, 0x11, 100);
         printf("posix_memalign(%zu,100): rc=%s aligned=%d usable_ge_n=%d errno=%s\n", a,
-               errname(rc), aligned, rc == 0 && malloc_usable_size(p) >= 100,
-               errname(errno));
+               errname(rc), aligned, rc == 0 && malloc_usable_size(p) >= 100, errname(errno));
         if (rc == 0)
             free(p);
     }
@@ -306,8 +307,7 @@ static void case_aligned_alloc(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         errno = 1234;
         void *p = aligned_alloc(bad[i], 48);
-        printf("aligned_alloc(%zu,48): null=%d errno=%s\n", bad[i], p == NULL,
-               errname(errno));
+        printf("aligned_alloc(%zu,48): null=%d errno=%s\n", bad[i], p == NULL, errname(errno));
         if (p)
             memset(p, 0x22, 48);
         free(p);
@@ -320,9 +320,9 @@ static void case_aligned_alloc(void)
     for (size_t a = sizeof(void *); a <= (1u << 16); a *= 2) {
         errno = 1234;
         p = aligned_alloc(a, 2 * a);
-        printf("aligned_alloc(%zu,%zu): nonnull=%d aligned=%d usable_ge_n=%d errno=%s\n",
-               a, 2 * a, p != NULL, p && addr(p) % a == 0,
-               p && malloc_usable_size(p) >= 2 * a, errname(errno));
+        printf("aligned_alloc(%zu,%zu): nonnull=%d aligned=%d usable_ge_n=%d errno=%s\n", a, 2 * a,
+               p != NULL, p && addr(p) % a == 0, p && malloc_usable_size(p) >= 2 * a,
+               errname(errno));
         if (p)
             memset(p, 0x33, 2 * a);
         free(p);
@@ -336,9 +336,8 @@ static void case_memalign_valloc(void)
     for (size_t a = 1; a <= (1u << 16); a *= 2) {
         errno = 1234;
         void *p = memalign(a, 77);
-        printf("memalign(%zu,77): nonnull=%d aligned=%d usable_ge_n=%d errno=%s\n", a,
-               p != NULL, p && addr(p) % a == 0, p && malloc_usable_size(p) >= 77,
-               errname(errno));
+        printf("memalign(%zu,77): nonnull=%d aligned=%d usable_ge_n=%d errno=%s\n", a, p != NULL,
+               p && addr(p) % a == 0, p && malloc_usable_size(p) >= 77, errname(errno));
         if (p)
             memset(p, 0x44, 77);
         free(p);
@@ -350,8 +349,8 @@ static void case_memalign_valloc(void)
         size_t np2 = 16;
         while (np2 < odd[i])
             np2 *= 2;
-        printf("memalign(%zu,50): nonnull=%d aligned_to_%zu=%d errno=%s\n", odd[i],
-               p != NULL, np2, p && addr(p) % np2 == 0, errname(errno));
+        printf("memalign(%zu,50): nonnull=%d aligned_to_%zu=%d errno=%s\n", odd[i], p != NULL, np2,
+               p && addr(p) % np2 == 0, errname(errno));
         free(p);
     }
     errno = 1234;
@@ -368,9 +367,8 @@ static void case_memalign_valloc(void)
         size_t n = vs[i];
         errno = 1234;
         p = valloc(n);
-        printf("valloc(%zu): nonnull=%d page_aligned=%d usable_ge_n=%d errno=%s\n", n,
-               p != NULL, p && addr(p) % page == 0, p && malloc_usable_size(p) >= n,
-               errname(errno));
+        printf("valloc(%zu): nonnull=%d page_aligned=%d usable_ge_n=%d errno=%s\n", n, p != NULL,
+               p && addr(p) % page == 0, p && malloc_usable_size(p) >= n, errname(errno));
         if (p)
             memset(p, 0x55, n);
         free(p);
@@ -378,9 +376,9 @@ static void case_memalign_valloc(void)
         errno = 1234;
         p = pvalloc(n);
         size_t rounded = (n + page - 1) / page * page; /* 0 stays 0 */
-        printf("pvalloc(%zu): nonnull=%d page_aligned=%d usable_ge_rounded=%d errno=%s\n",
-               n, p != NULL, p && addr(p) % page == 0,
-               p && malloc_usable_size(p) >= rounded, errname(errno));
+        printf("pvalloc(%zu): nonnull=%d page_aligned=%d usable_ge_rounded=%d errno=%s\n", n,
+               p != NULL, p && addr(p) % page == 0, p && malloc_usable_size(p) >= rounded,
+               errname(errno));
         if (p)
             memset(p, 0x66, rounded);
         free(p);
@@ -397,8 +395,8 @@ static void case_memalign_valloc(void)
 
 static void case_usable_size(void)
 {
-    static const size_t sizes[] = {0, 1, 7, 8, 15, 16, 24, 100, 1000, 4095, 4096,
-                                   65536, 131072, 1u << 20, 9u << 20};
+    static const size_t sizes[] = {0,    1,    7,    8,     15,     16,       24,      100,
+                                   1000, 4095, 4096, 65536, 131072, 1u << 20, 9u << 20};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t n = sizes[i];
         void *p = malloc(n);
@@ -409,8 +407,8 @@ static void case_usable_size(void)
         int okc = c && malloc_usable_size(c) >= n;
         void *r = realloc(p, n + 33);
         int okr = r && malloc_usable_size(r) >= n + 33;
-        printf("malloc_usable_size(n=%zu): malloc_ge=%d calloc_ge=%d realloc_ge=%d\n", n,
-               ok, okc, okr);
+        printf("malloc_usable_size(n=%zu): malloc_ge=%d calloc_ge=%d realloc_ge=%d\n", n, ok, okc,
+               okr);
         free(c);
         free(r ? r : p);
     }

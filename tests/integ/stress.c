@@ -188,8 +188,8 @@ int main(void)
                 mallocs + callocs + frees + reallocs, ops);
         failed = 1;
     }
-    printf("stress: threads=%d ops=%" PRIu64 " malloc=%" PRIu64 " calloc=%" PRIu64
-           " free=%" PRIu64 " realloc=%" PRIu64 " checksum=%" PRIu64 "\n",
+    printf("stress: threads=%d ops=%" PRIu64 " malloc=%" PRIu64 " calloc=%" PRIu64 " free=%" PRIu64
+           " realloc=%" PRIu64 " checksum=%" PRIu64 "\n",
            NTHREADS, ops, mallocs, callocs, frees, reallocs, sum);
     printf("deliberately-live blocks=%" PRIu64 " bytes=%" PRIu64 "\n", kept, kept_bytes);
     return failed ? 1 : 0;

@@ -38,19 +38,19 @@
 #include <thread>
 #include <vector>
 
-namespace {
+namespace
+{
 
 std::atomic<int> g_failures{0};
 
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            std::fprintf(stderr, "victim_mt: check failed at line %d: %s: ",   \
-                         __LINE__, #cond);                                     \
-            std::fprintf(stderr, __VA_ARGS__);                                 \
-            std::fputc('\n', stderr);                                          \
-            g_failures.fetch_add(1);                                           \
-        }                                                                      \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            std::fprintf(stderr, "victim_mt: check failed at line %d: %s: ", __LINE__, #cond);     \
+            std::fprintf(stderr, __VA_ARGS__);                                                     \
+            std::fputc('\n', stderr);                                                              \
+            g_failures.fetch_add(1);                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Hides a pointer from the optimiser (alignment attributes, calloc zeroes,
@@ -68,7 +68,9 @@ uintptr_t addr(void *p)
 
 struct Rng {
     uint64_t s;
-    explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+    explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1)
+    {
+    }
     uint64_t next()
     {
         s ^= s << 13;
@@ -76,7 +78,10 @@ struct Rng {
         s ^= s << 17;
         return s;
     }
-    size_t below(size_t n) { return static_cast<size_t>(next() % n); }
+    size_t below(size_t n)
+    {
+        return static_cast<size_t>(next() % n);
+    }
 };
 
 uint64_t mix(uint64_t h, uint64_t v)
@@ -119,7 +124,10 @@ struct PreMain {
         for (int i = 0; i < 50; i++)
             names->push_back("a name long enough to live on the heap #" + std::to_string(i));
     }
-    ~PreMain() { delete names; }
+    ~PreMain()
+    {
+        delete names;
+    }
 };
 PreMain g_premain;
 
@@ -247,7 +255,8 @@ void do_realloc_chains(Rng &rng, Result &r)
         for (size_t i = 0; i < n; i++)
             p[i] = static_cast<unsigned char>(i + chain);
         size_t valid = n; /* prefix still holding i + chain */
-        static const size_t kSteps[] = {100, 3000, 70000, 300000, 2000, 40, 150000, 9, 1u << 20, 500};
+        static const size_t kSteps[] = {100, 3000,   70000, 300000,   2000,
+                                        40,  150000, 9,     1u << 20, 500};
         for (size_t st : kSteps) {
             size_t m = st + rng.below(16);
             auto *q = static_cast<unsigned char *>(std::realloc(p, m));
@@ -524,8 +533,8 @@ int main()
           child_status2);
 
     for (unsigned t = 0; t < kThreads; t++)
-        std::printf("thread %u: calls=%" PRIu64 " checksum=%016" PRIx64 "\n", t,
-                    results[t].calls, results[t].checksum);
+        std::printf("thread %u: calls=%" PRIu64 " checksum=%016" PRIx64 "\n", t, results[t].calls,
+                    results[t].checksum);
     std::printf("heavy: blocks=%zu bytes=%" PRIu64 "\n", heavy.size(), heavy_sum);
     std::printf("fork+exec /bin/true: status=%d,%d\n", exec_status, exec_status2);
     std::printf("fork child that allocates: status=%d,%d\n", child_status, child_status2);

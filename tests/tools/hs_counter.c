@@ -93,10 +93,8 @@ static void resolve_all(void)
     real_free = (void (*)(void *))next_sym("free");
     real_calloc = (void *(*)(size_t, size_t))next_sym("calloc");
     real_realloc = (void *(*)(void *, size_t))next_sym("realloc");
-    real_reallocarray =
-        (void *(*)(void *, size_t, size_t))next_sym("reallocarray");
-    real_posix_memalign =
-        (int (*)(void **, size_t, size_t))next_sym("posix_memalign");
+    real_reallocarray = (void *(*)(void *, size_t, size_t))next_sym("reallocarray");
+    real_posix_memalign = (int (*)(void **, size_t, size_t))next_sym("posix_memalign");
     real_aligned_alloc = (void *(*)(size_t, size_t))next_sym("aligned_alloc");
     real_memalign = (void *(*)(size_t, size_t))next_sym("memalign");
     real_valloc = (void *(*)(size_t))next_sym("valloc");
@@ -179,8 +177,7 @@ static size_t hash_ptr(uintptr_t k)
 static void table_rehash(size_t newcap)
 {
     size_t bytes = newcap * sizeof(struct slot);
-    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         die("mmap failed for the live-block table");
     struct slot *nt = m;
@@ -453,19 +450,19 @@ HSC_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 
 /* The four allocators of the shape void *f(args) that return a block of n
  * requested bytes. */
-#define HSC_SIMPLE(real_call, boot_align, n)                                   \
-    do {                                                                       \
-        if (resolving)                                                         \
-            return boot_alloc((boot_align), (n));                              \
-        ensure_resolved();                                                     \
-        if (depth)                                                             \
-            return real_call;                                                  \
-        depth++;                                                               \
-        void *q_ = real_call;                                                  \
-        if (q_)                                                                \
-            note_alloc(q_, (n));                                               \
-        depth--;                                                               \
-        return q_;                                                             \
+#define HSC_SIMPLE(real_call, boot_align, n)                                                       \
+    do {                                                                                           \
+        if (resolving)                                                                             \
+            return boot_alloc((boot_align), (n));                                                  \
+        ensure_resolved();                                                                         \
+        if (depth)                                                                                 \
+            return real_call;                                                                      \
+        depth++;                                                                                   \
+        void *q_ = real_call;                                                                      \
+        if (q_)                                                                                    \
+            note_alloc(q_, (n));                                                                   \
+        depth--;                                                                                   \
+        return q_;                                                                                 \
     } while (0)
 
 HSC_EXPORT void *aligned_alloc(size_t align, size_t n)

@@ -43,7 +43,7 @@ void hs__shim_guard(int on)
 
 /* Straight to the real allocator: re-entered, or a process that is not
  * profiled (a child the user did not ask for). */
-#define BYPASS()                                                               \
+#define BYPASS()                                                                                   \
     HS_UNLIKELY(tls_guard | atomic_load_explicit(&hs__shim_passive, memory_order_relaxed))
 
 /* ---- bootstrap pool ------------------------------------------------------- */
@@ -69,8 +69,8 @@ static void *boot_alloc(size_t n, size_t align)
             errno = ENOMEM;
             return NULL;
         }
-        if (atomic_compare_exchange_weak_explicit(&boot_used, &old, start + n,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
+        if (atomic_compare_exchange_weak_explicit(&boot_used, &old, start + n, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
             memcpy(boot_pool + start - sizeof(size_t), &n, sizeof(n));
             return boot_pool + start; /* static storage: already zeroed */
         }
@@ -238,8 +238,7 @@ static void *realloc_from_boot(void *p, size_t n)
 /* The shared body of realloc and reallocarray. which: 0 calls the real
  * realloc(p, n), 1 the real reallocarray(p, n, m); size is the size the
  * block will have if the call succeeds. */
-static void *realloc_common(void *p, size_t size, int which, size_t n, size_t m,
-                            struct site ra)
+static void *realloc_common(void *p, size_t size, int which, size_t n, size_t m, struct site ra)
 {
     tls_guard = 1;
     hs_block old;
@@ -322,20 +321,20 @@ HS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 
 /* memalign, aligned_alloc, valloc and pvalloc differ only in the real
  * function they call. */
-#define ALIGNED_HOOK(name, params, call, boot_align, size_expr)                  \
-    HS_EXPORT void *name params                                                \
-    {                                                                          \
-        if (!ready() && !ensure_ready())                                       \
-            return boot_alloc(size_expr, boot_align);                          \
-        if (BYPASS())                                            \
-            return call;                                                       \
-        struct site ra = TAKE_SITE();                                          \
-        tls_guard = 1;                                                         \
-        void *p = call;                                                        \
-        if (HS_LIKELY(p != NULL))                                              \
-            track_alloc(p, size_expr, ra);                                     \
-        tls_guard = 0;                                                         \
-        return p;                                                              \
+#define ALIGNED_HOOK(name, params, call, boot_align, size_expr)                                    \
+    HS_EXPORT void *name params                                                                    \
+    {                                                                                              \
+        if (!ready() && !ensure_ready())                                                           \
+            return boot_alloc(size_expr, boot_align);                                              \
+        if (BYPASS())                                                                              \
+            return call;                                                                           \
+        struct site ra = TAKE_SITE();                                                              \
+        tls_guard = 1;                                                                             \
+        void *p = call;                                                                            \
+        if (HS_LIKELY(p != NULL))                                                                  \
+            track_alloc(p, size_expr, ra);                                                         \
+        tls_guard = 0;                                                                             \
+        return p;                                                                                  \
     }
 
 ALIGNED_HOOK(memalign, (size_t align, size_t n), hs__real.memalign(align, n),

@@ -36,21 +36,21 @@ static void *find_real(const char *name)
     return f;
 }
 
-#define NEW_SHIM(sym, params, args)                                            \
-    HS_EXPORT void *sym params;                                                \
-    HS_EXPORT void *sym params                                                 \
-    {                                                                          \
-        static void *_Atomic real;                                             \
-        void *f = atomic_load_explicit(&real, memory_order_acquire);           \
-        if (HS_UNLIKELY(!f)) {                                                 \
-            f = find_real(#sym);                                               \
-            atomic_store_explicit(&real, f, memory_order_release);             \
-        }                                                                      \
-        hs__tls_site_hint = (uintptr_t)__builtin_return_address(0);           \
-        hs__tls_site_hint_sp = (uintptr_t)__builtin_frame_address(0) + 16;     \
-        void *p = ((void *(*) params)f) args;                                  \
-        hs__tls_site_hint = 0;                                                 \
-        return p;                                                              \
+#define NEW_SHIM(sym, params, args)                                                                \
+    HS_EXPORT void *sym params;                                                                    \
+    HS_EXPORT void *sym params                                                                     \
+    {                                                                                              \
+        static void *_Atomic real;                                                                 \
+        void *f = atomic_load_explicit(&real, memory_order_acquire);                               \
+        if (HS_UNLIKELY(!f)) {                                                                     \
+            f = find_real(#sym);                                                                   \
+            atomic_store_explicit(&real, f, memory_order_release);                                 \
+        }                                                                                          \
+        hs__tls_site_hint = (uintptr_t)__builtin_return_address(0);                                \
+        hs__tls_site_hint_sp = (uintptr_t)__builtin_frame_address(0) + 16;                         \
+        void *p = ((void *(*)params)f)args;                                                        \
+        hs__tls_site_hint = 0;                                                                     \
+        return p;                                                                                  \
     }
 
 /* operator new(size_t), new[](size_t) and their nothrow and aligned forms

@@ -32,7 +32,7 @@
 #define GRAN_SHIFT 3
 #define KEY_BITS (LEAF_SHIFT - GRAN_SHIFT) /* 13: granule inside a window */
 #define KEY_MASK ((1u << KEY_BITS) - 1)
-#define SITE_SHIFT KEY_BITS                /* sites get the other 19 bits */
+#define SITE_SHIFT KEY_BITS /* sites get the other 19 bits */
 #define SITE_MAX ((1u << (32 - KEY_BITS)) - 1)
 #define ADDR_BITS 48
 #define L2_BITS 16
@@ -305,8 +305,8 @@ static void note_size(uint64_t size)
 {
     uint64_t cur = atomic_load_explicit(&max_block_size, memory_order_relaxed);
     while (size > cur &&
-           !atomic_compare_exchange_weak_explicit(&max_block_size, &cur, size,
-                                                  memory_order_relaxed, memory_order_relaxed))
+           !atomic_compare_exchange_weak_explicit(&max_block_size, &cur, size, memory_order_relaxed,
+                                                  memory_order_relaxed))
         ;
 }
 
@@ -484,7 +484,8 @@ int hs__registry_lookup(uintptr_t addr, hs_block *out)
      * until one has a block, but no further than the largest block ever
      * recorded could reach. */
     uintptr_t w = addr >> LEAF_SHIFT;
-    uint64_t reach = (atomic_load_explicit(&max_block_size, memory_order_relaxed) >> LEAF_SHIFT) + 1;
+    uint64_t reach =
+        (atomic_load_explicit(&max_block_size, memory_order_relaxed) >> LEAF_SHIFT) + 1;
     uintptr_t wmin = w > reach ? w - reach : 0;
     for (;; w--) {
         struct leaf *lf = leaf_peek(w);
@@ -624,8 +625,8 @@ void hs__registry_usage(struct hs_registry_usage *u)
     u->slot_bytes += ovf_cap * sizeof(struct ovf_entry);
     spin_unlock(&ovf_lock);
     /* Radix nodes: the touched 4 KiB pages are at most one per leaf. */
-    uint64_t l2_pages = atomic_load_explicit(&n_l2, memory_order_relaxed) *
-                        ((sizeof(leaf_ptr) << L2_BITS) / 4096);
+    uint64_t l2_pages =
+        atomic_load_explicit(&n_l2, memory_order_relaxed) * ((sizeof(leaf_ptr) << L2_BITS) / 4096);
     u->header_bytes += 4096 * (u->leaves < l2_pages ? u->leaves : l2_pages);
 }
 

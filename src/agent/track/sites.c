@@ -52,11 +52,11 @@ static const char *pats[PAT_MAX];
 static int npats;
 
 const char hs__default_wrappers[] =
-    "_Znwm*,_Znam*,_Znwj*,_Znaj*,"                          /* operator new, new[] */
-    "strdup,strndup,__strdup,__strndup,wcsdup,"              /* libc duplicators */
+    "_Znwm*,_Znam*,_Znwj*,_Znaj*,"              /* operator new, new[] */
+    "strdup,strndup,__strdup,__strndup,wcsdup," /* libc duplicators */
     "xmalloc,xcalloc,xrealloc,xzalloc,xstrdup,xstrndup,xmemdup,xnmalloc,x2nrealloc,"
     "g_malloc*,g_try_malloc*,g_realloc*,g_try_realloc*,g_strdup*,g_strndup,g_memdup*,"
-    "jv_mem_*,"                                              /* jq */
+    "jv_mem_*,"                                                 /* jq */
     "PyMem_*,PyObject_Malloc,PyObject_Calloc,PyObject_Realloc," /* CPython */
     "sqlite3_malloc*,sqlite3_realloc*";
 

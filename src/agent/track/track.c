@@ -88,8 +88,8 @@ int hs__track_realloc_begin(void *p, hs_block *old)
     return hs__registry_remove((uintptr_t)p, old);
 }
 
-void hs__track_realloc_end(int had_old, const hs_block *old, void *q, size_t size,
-                           uintptr_t ra, uintptr_t sp, int freed)
+void hs__track_realloc_end(int had_old, const hs_block *old, void *q, size_t size, uintptr_t ra,
+                           uintptr_t sp, int freed)
 {
     if (freed) { /* realloc(p, 0) released p */
         if (had_old)
