@@ -33,6 +33,11 @@
 #define MAX_MODULES 512
 #define X86_64_RSP 7
 #define X86_64_RA 16
+/* Wrappers have small frames. Larger ones go to libunwind, which also bounds
+ * how far above the stack pointer a stale rule could ever make us read (a
+ * rule cached for a return address whose module was unloaded and replaced:
+ * dlclose is not watched yet). */
+#define HS_MAX_WRAPPER_FRAME 4096
 
 struct module {
     uintptr_t l_addr;
@@ -134,8 +139,8 @@ uint32_t hs__frames_rule(uintptr_t ra)
         int64_t cfa_off, ra_off;
         if (dwarf_frame_cfa(frame, &ops, &nops) == 0 && ops_cfa_rsp(ops, nops, &cfa_off) &&
             dwarf_frame_register(frame, X86_64_RA, mem, &ops, &nops) == 0 &&
-            ops_at_cfa(ops, nops, &ra_off) && cfa_off > 0 && cfa_off < 0x8000 && ra_off < 0 &&
-            ra_off > -0x8000)
+            ops_at_cfa(ops, nops, &ra_off) && cfa_off > 0 && cfa_off <= HS_MAX_WRAPPER_FRAME &&
+            ra_off < 0 && -ra_off <= cfa_off)
             rule = HS_FRAME_KNOWN | (uint32_t)cfa_off | ((uint32_t)(-ra_off) << 15);
         hs__real.free(frame); /* libdw allocated it under our guard */
     }
