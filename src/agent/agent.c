@@ -25,8 +25,19 @@ static int reporting = 1;
 
 /* ---- fork ------------------------------------------------------------------ */
 
+/* fork() may be called from a signal handler that interrupted one of our
+ * hooks (fork is async-signal-safe): this thread may then hold a registry
+ * lock itself, which the interrupted hook releases once the handler
+ * returns, in parent and child alike. Freezing would wait for it forever,
+ * so a fork from inside a hook takes no locks; glibc does the same for its
+ * own malloc locks in a single-threaded process. */
+static HS_TLS int fork_guard_was;
+
 static void atfork_prepare(void)
 {
+    fork_guard_was = hs__shim_guarded();
+    if (fork_guard_was)
+        return;
     hs__shim_guard(1);
     hs__frames_lock();
     hs__registry_freeze();
@@ -34,6 +45,8 @@ static void atfork_prepare(void)
 
 static void atfork_parent(void)
 {
+    if (fork_guard_was)
+        return;
     hs__registry_thaw();
     hs__frames_unlock();
     hs__shim_guard(0);
@@ -41,11 +54,13 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+    if (!hs__config.follow_children)
+        reporting = 0;
+    if (fork_guard_was)
+        return;
     hs__registry_thaw_child();
     hs__frames_unlock();
     hs__shim_guard(0);
-    if (!hs__config.follow_children)
-        reporting = 0;
 }
 
 /* ---- children ----------------------------------------------------------------- */
@@ -134,6 +149,7 @@ __attribute__((constructor(101))) static void agent_load(void)
         hs__sites_set_wrappers(NULL);
     }
     hs__sites_enable(1, hs__config.unwind_depth);
+    hs__track_init();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     if (!is_profiled_process()) {
         atomic_store(&hs__shim_passive, 1);

@@ -160,6 +160,8 @@ int hs__track_realloc_begin(void *p, hs_block *old);
 uint64_t hs__track_allocs(void);
 /* Folds the calling thread's pending byte delta into the counters. */
 void hs__track_flush(void);
+/* Called once by the constructor: arranges for exiting threads to flush. */
+void hs__track_init(void);
 void hs__track_realloc_end(int had_old, const hs_block *old, void *q, size_t size, uintptr_t ra,
                            uintptr_t sp, int freed);
 
@@ -188,5 +190,6 @@ void hs__shim_resolve(void);
 /* Sets or clears the calling thread's re-entry guard (agent threads set it
  * for their whole life so that their allocations are never tracked). */
 void hs__shim_guard(int on);
+int hs__shim_guarded(void);
 
 #endif

@@ -25,9 +25,11 @@ static int find_agent(char *out, size_t size)
 {
     const char *env = getenv("HEAPSCOPE_AGENT");
     if (env && *env) {
-        if (access(env, R_OK) != 0)
+        /* Absolute: the program may chdir before it execs. */
+        char real[PATH_MAX];
+        if (!realpath(env, real) || access(real, R_OK) != 0)
             return -1;
-        snprintf(out, size, "%s", env);
+        snprintf(out, size, "%s", real);
         return 0;
     }
     char exe[PATH_MAX];
@@ -68,11 +70,15 @@ static int parse_record(const char *line, struct record *r)
                   r->prog) == 7;
 }
 
-/* Prints a line per record; returns how many. */
-static int print_summaries(const char *path, pid_t child, int follow)
+/* Prints a line per record appended after offset `from`; returns how many. */
+static int print_summaries(const char *path, long from, pid_t child, int follow)
 {
     FILE *f = fopen(path, "r");
     int printed = 0;
+    if (f && fseek(f, from, SEEK_SET) != 0) {
+        fclose(f);
+        f = NULL;
+    }
     if (f) {
         char line[512];
         while (fgets(line, sizeof(line), f)) {
@@ -92,6 +98,31 @@ static int print_summaries(const char *path, pid_t child, int follow)
         fclose(f);
     }
     return printed;
+}
+
+static volatile sig_atomic_t child_pid;
+
+/* SIGTERM or SIGHUP sent to us alone: pass it on, then report as usual
+ * once the program has ended. */
+static void forward_signal(int sig)
+{
+    if (child_pid > 0)
+        kill((pid_t)child_pid, sig);
+}
+
+/* An absolute version of path in out (the program may chdir before exit). */
+static int absolute_path(const char *path, char *out, size_t size)
+{
+    if (path[0] == '/') {
+        snprintf(out, size, "%s", path);
+        return 0;
+    }
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return -1;
+    if ((size_t)snprintf(out, size, "%s/%s", cwd, path) >= size)
+        return -1;
+    return 0;
 }
 
 int hs_cli_run(int argc, char **argv)
@@ -129,8 +160,19 @@ int hs_cli_run(int argc, char **argv)
     }
 
     char tmp_summary[] = "/tmp/heapscope-summary-XXXXXX";
-    const char *summary = summary_file;
-    if (!summary) {
+    char summary_abs[PATH_MAX];
+    const char *summary = NULL;
+    long summary_from = 0;
+    if (summary_file) {
+        if (absolute_path(summary_file, summary_abs, sizeof(summary_abs))) {
+            fprintf(stderr, "heapscope: bad summary file path '%s'\n", summary_file);
+            return 2;
+        }
+        summary = summary_abs;
+        struct stat st;
+        if (stat(summary, &st) == 0)
+            summary_from = (long)st.st_size; /* earlier runs' records stay */
+    } else {
         int fd = mkstemp(tmp_summary);
         if (fd < 0) {
             fprintf(stderr, "heapscope: cannot create a temporary file: %s\n", strerror(errno));
@@ -146,6 +188,10 @@ int hs_cli_run(int argc, char **argv)
     sigemptyset(&ign.sa_mask);
     sigaction(SIGINT, &ign, &old_int);
     sigaction(SIGQUIT, &ign, &old_quit);
+    struct sigaction fwd = {.sa_handler = forward_signal}, old_term, old_hup;
+    sigemptyset(&fwd.sa_mask);
+    sigaction(SIGTERM, &fwd, &old_term);
+    sigaction(SIGHUP, &fwd, &old_hup);
 
     pid_t pid = fork();
     if (pid < 0) {
@@ -155,6 +201,8 @@ int hs_cli_run(int argc, char **argv)
     if (pid == 0) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGQUIT, &old_quit, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGHUP, &old_hup, NULL);
         const char *pre = getenv("LD_PRELOAD");
         char *value;
         if (pre && *pre) {
@@ -168,6 +216,8 @@ int hs_cli_run(int argc, char **argv)
         }
         setenv("LD_PRELOAD", value, 1);
         setenv("HEAPSCOPE_SUMMARY", summary, 1);
+        /* Start whatever the library file is called. */
+        setenv("HEAPSCOPE_AUTOSTART", "1", 1);
         /* The process to profile is this one, whatever it execs into;
          * the agent leaves processes with another pid alone. */
         char pidbuf[24];
@@ -180,6 +230,7 @@ int hs_cli_run(int argc, char **argv)
         _exit(errno == ENOENT ? 127 : 126);
     }
 
+    child_pid = pid;
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
@@ -187,13 +238,16 @@ int hs_cli_run(int argc, char **argv)
             return 1;
         }
     }
+    child_pid = 0;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGQUIT, &old_quit, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
 
     const char *name = strrchr(prog_argv[0], '/');
     name = name ? name + 1 : prog_argv[0];
     int exec_failed = WIFEXITED(status) && WEXITSTATUS(status) >= 126;
-    if (!print_summaries(summary, pid, follow) && !exec_failed)
+    if (!print_summaries(summary, summary_from, pid, follow) && !exec_failed)
         fprintf(stderr,
                 "heapscope: %s (pid %ld): no summary (it ended without running its exit "
                 "handlers, e.g. by a signal or _exit)\n",

@@ -55,6 +55,41 @@ expect_eq "$p1" "" "LD_PRELOAD seen by a child's children"
 p2=$("$hs" run --follow-children -- sh -c 'x=$(sh -c "echo \$LD_PRELOAD"); echo "$x"' 2>/dev/null)
 case "$p2" in *libheapscope.so*) ok ;; *) fail "LD_PRELOAD with --follow-children: '$p2'" ;; esac
 
+# The agent starts whatever its file is called (HEAPSCOPE_AGENT).
+cp "$(dirname "$hs")/../lib/libheapscope.so" "$work/other-name.so"
+HEAPSCOPE_AGENT="$work/other-name.so" "$hs" run -- "$example" >/dev/null 2>"$work/err3.txt"
+grep -q '^heapscope: hs-example-leaky (pid [0-9]*): [0-9]* live blocks' "$work/err3.txt" && ok \
+  || fail "agent under another name: $(cat "$work/err3.txt")"
+
+# Relative paths are the caller's, even if the program changes directory.
+rm -f "$work/rel.txt"
+(cd "$work" && "$hs" run --summary-file rel.txt -- sh -c "cd / && exec \"$example\"" >/dev/null 2>&1)
+grep -q 'prog=hs-example-leaky' "$work/rel.txt" 2>/dev/null && ok || fail "relative --summary-file"
+
+# A summary file used again: only this run's records are printed.
+"$hs" run --follow-children --summary-file "$work/c2.txt" -- "$example" >/dev/null 2>"$work/err4.txt"
+n=$(grep -c '^heapscope: hs-example-leaky' "$work/err4.txt")
+expect_eq "$n" 1 "records printed from a reused summary file"
+
+# SIGTERM sent to heapscope alone reaches the program; heapscope then dies
+# the same way.
+"$hs" run -- sleep 600 2>/dev/null &
+hpid=$!
+child=
+for _ in $(seq 1 500); do # wait (bounded) until the program is running
+  child=$(pgrep -P "$hpid" -x sleep) && break
+  sleep 0.01
+done
+if [ -n "$child" ]; then
+  kill -TERM "$hpid"
+  wait "$hpid"; rc=$?
+  expect_eq $rc 143 "heapscope after SIGTERM"
+  if kill -0 "$child" 2>/dev/null; then fail "program left running after SIGTERM to heapscope"; kill "$child"; else ok; fi
+else
+  fail "the program under heapscope run never started"
+  kill "$hpid" 2>/dev/null
+fi
+
 # HEAPSCOPE_VERBOSE=1 prints every variable of the configuration table.
 v=$(HEAPSCOPE_VERBOSE=1 HEAPSCOPE_UNWIND_DEPTH=7 "$hs" run -- true 2>&1)
 for var in VERBOSE SUMMARY FOLLOW_CHILDREN AUTOSTART WRAPPERS UNWIND_DEPTH PID; do

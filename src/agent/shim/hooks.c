@@ -41,6 +41,11 @@ void hs__shim_guard(int on)
     tls_guard = on;
 }
 
+int hs__shim_guarded(void)
+{
+    return tls_guard;
+}
+
 /* Straight to the real allocator: re-entered, or a process that is not
  * profiled (a child the user did not ask for). */
 #define BYPASS()                                                                                   \

@@ -46,10 +46,16 @@ static void *find_real(const char *name)
             f = find_real(#sym);                                                                   \
             atomic_store_explicit(&real, f, memory_order_release);                                 \
         }                                                                                          \
-        hs__tls_site_hint = (uintptr_t)__builtin_return_address(0);                                \
-        hs__tls_site_hint_sp = (uintptr_t)__builtin_frame_address(0) + 16;                         \
+        /* new[] and nothrow new call new through the PLT, i.e. us again:                          \
+         * keep the outermost caller's hint and clear only our own. */                             \
+        int mine = hs__tls_site_hint == 0;                                                         \
+        if (mine) {                                                                                \
+            hs__tls_site_hint = (uintptr_t)__builtin_return_address(0);                            \
+            hs__tls_site_hint_sp = (uintptr_t)__builtin_frame_address(0) + 16;                     \
+        }                                                                                          \
         void *p = ((void *(*)params)f)args;                                                        \
-        hs__tls_site_hint = 0;                                                                     \
+        if (mine)                                                                                  \
+            hs__tls_site_hint = 0;                                                                 \
         return p;                                                                                  \
     }
 

@@ -44,7 +44,6 @@ struct module {
     const void *map; /* the link_map, as identity */
     Elf *elf;
     Dwarf_CFI *cfi;
-    int fd;
 };
 
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -74,13 +73,18 @@ static Dwarf_CFI *module_cfi(const struct link_map *lm)
     memset(m, 0, sizeof(*m));
     m->map = lm;
     m->l_addr = lm->l_addr;
-    m->fd = -1;
     const char *path = (lm->l_name && lm->l_name[0]) ? lm->l_name : "/proc/self/exe";
     elf_version(EV_CURRENT);
-    m->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (m->fd < 0)
+    /* The file is mapped and its descriptor closed at once: a malloc call
+     * must not keep one of the program's descriptors (a daemon that closed
+     * fd 0 expects its next open() to return 0). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return NULL;
-    m->elf = elf_begin(m->fd, ELF_C_READ_MMAP, NULL);
+    m->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    if (m->elf && elf_cntl(m->elf, ELF_C_FDREAD) == 0)
+        elf_cntl(m->elf, ELF_C_FDDONE);
+    close(fd);
     if (!m->elf)
         return NULL;
     m->cfi = dwarf_getcfi_elf(m->elf);
@@ -130,6 +134,10 @@ uint32_t hs__frames_rule(uintptr_t ra)
     if (!dladdr1((void *)(ra - 1), &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
         return HS_FRAME_UNKNOWN;
     uint32_t rule = HS_FRAME_UNKNOWN;
+    /* open() is a cancellation point; malloc is not, and must not become
+     * one (a thread cancelled here would leave modules_lock held). */
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     pthread_mutex_lock(&modules_lock);
     Dwarf_CFI *cfi = module_cfi(lm);
     Dwarf_Frame *frame = NULL;
@@ -145,6 +153,7 @@ uint32_t hs__frames_rule(uintptr_t ra)
         hs__real.free(frame); /* libdw allocated it under our guard */
     }
     pthread_mutex_unlock(&modules_lock);
+    pthread_setcancelstate(cancel_state, NULL);
     return rule;
 #else
     (void)ra;

@@ -11,11 +11,41 @@
  * Ids are 32 bits wide like V8's SnapshotObjectId (DevTools reads them into a
  * Uint32Array): after 2^31 allocations they wrap, skipping the reserved range.
  */
+#include <pthread.h>
+
 #include "../agent_int.h"
 
 struct hs_counters hs__counters;
 
 static HS_TLS int64_t tls_pending;
+/* A thread's pending bytes are folded in when it exits, through a key
+ * destructor; otherwise threads that free what others allocated would make
+ * the shared counter, and so the peak, drift without bound. */
+static HS_TLS int tls_exit_hooked;
+static pthread_key_t exit_key;
+static _Atomic int exit_key_ready;
+
+static void thread_exit_flush(void *arg)
+{
+    (void)arg;
+    hs__track_flush();
+}
+
+void hs__track_init(void)
+{
+    if (pthread_key_create(&exit_key, thread_exit_flush) == 0)
+        atomic_store_explicit(&exit_key_ready, 1, memory_order_release);
+}
+
+static void hook_thread_exit(void)
+{
+    if (!atomic_load_explicit(&exit_key_ready, memory_order_acquire))
+        return; /* before the agent's constructor: tried again later */
+    tls_exit_hooked = 1;
+    /* Keys below PTHREAD_KEY_2NDLEVEL_SIZE (32) never allocate; above, the
+     * allocation happens under the hook's guard and is not tracked. */
+    pthread_setspecific(exit_key, (void *)1);
+}
 
 static inline uint32_t new_id(void)
 {
@@ -42,6 +72,8 @@ void hs__track_flush(void)
 
 static inline void live_delta(int64_t d)
 {
+    if (HS_UNLIKELY(!tls_exit_hooked))
+        hook_thread_exit();
     tls_pending += d;
     if (HS_UNLIKELY(tls_pending > HS_FLUSH_BYTES || tls_pending < -HS_FLUSH_BYTES))
         hs__track_flush();
