@@ -10,20 +10,22 @@
  * operations hit the same leaf and the same few cache lines: the locality that
  * a single big hash table keyed by address lacks (it costs a cache and TLB
  * miss per operation). There is no global lock on the fast path: a per-leaf
- * spin lock, taken for a few dozen instructions. Windows get a leaf once and
- * keep it; leaves never move, so lock-free readers of the radix table are
- * safe. Blocks that do not fit the slot format (a start that is not 8-byte
- * aligned or above 2^48, a size of 4 GiB or more) also go to a small overflow
- * table under its own lock.
+ * lock (spin briefly, then futex), held for a few dozen instructions.
+ * Windows get a leaf once and keep it; leaves never move, so lock-free
+ * readers of the radix table are safe. Blocks that do not fit the slot
+ * format (a start that is not 8-byte aligned or above 2^48, a size of 4 GiB
+ * or more) also go to a small overflow table under its own lock.
  *
  * Lock ranks: structure lock < leaf locks < overflow lock. Nothing here calls
  * the program's malloc: memory comes from hs__imem_* and mmap.
  *
  * This file does not assign ids, count, or resolve sites (track.c, sites.c).
  */
-#include <sched.h>
+#include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "../agent_int.h"
 #include "heapscope/hs_err.h"
@@ -81,35 +83,44 @@ static _Atomic size_t ovf_full_count;
 
 /* ---- locks --------------------------------------------------------------- */
 
+/* The locks are futex-based mutexes (0 free, 1 held, 2 held with possible
+ * sleepers): a short spin, then sleep in the kernel. Only yielding would
+ * livelock a real-time thread spinning against a lower-priority holder on
+ * the same CPU. */
+static void futex(_Atomic uint32_t *l, int op, uint32_t val)
+{
+    syscall(SYS_futex, (uint32_t *)l, op, val, NULL, NULL, 0);
+}
+
 static void spin_lock_slow(_Atomic uint32_t *l)
 {
-    for (unsigned n = 0;; n++) {
-        if (!atomic_load_explicit(l, memory_order_relaxed) &&
-            !atomic_exchange_explicit(l, 1, memory_order_acquire))
+    for (unsigned n = 0; n < 100; n++) {
+        uint32_t free_ = 0;
+        if (atomic_load_explicit(l, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(l, &free_, 1, memory_order_acquire,
+                                                  memory_order_relaxed))
             return;
-        /* Spin briefly, then give the CPU away: with more threads than
-         * cores a preempted holder would otherwise be waited for a whole
-         * time slice. */
-        if (n < 100) {
 #if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
+        __builtin_ia32_pause();
 #endif
-        } else {
-            sched_yield();
-        }
     }
+    while (atomic_exchange_explicit(l, 2, memory_order_acquire) != 0)
+        futex(l, FUTEX_WAIT_PRIVATE, 2);
 }
 
 static inline void spin_lock(_Atomic uint32_t *l)
 {
-    if (HS_LIKELY(!atomic_exchange_explicit(l, 1, memory_order_acquire)))
+    uint32_t free_ = 0;
+    if (HS_LIKELY(atomic_compare_exchange_strong_explicit(l, &free_, 1, memory_order_acquire,
+                                                          memory_order_relaxed)))
         return;
     spin_lock_slow(l);
 }
 
 static inline void spin_unlock(_Atomic uint32_t *l)
 {
-    atomic_store_explicit(l, 0, memory_order_release);
+    if (HS_UNLIKELY(atomic_exchange_explicit(l, 0, memory_order_release) == 2))
+        futex(l, FUTEX_WAKE_PRIVATE, 1);
 }
 
 /* ---- radix table ---------------------------------------------------------- */
