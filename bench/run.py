@@ -1,35 +1,57 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: the same workloads, in one run, under each tool.
 
-Each repetition runs every tool once, in turn (round-robin), so that drift in
-the machine's speed affects all tools alike. Prints, per workload and tool,
-the median, min and max wall time, the ratio of medians to the plain run, and
-the median peak RSS. Every run's exit status is checked, and for each tool the
-output of the first run is compared with the plain run's, so that a broken
-profiler cannot look fast.
+Every round runs each tool once, in turn (round-robin, the starting tool
+rotating from round to round), so that drift in the machine's speed affects
+all tools alike. Round 0 is an untimed check round: each tool's stdout is
+captured and compared with the plain run's (so a broken profiler cannot look
+fast), the agent must have counted allocations, and the peers must have
+written their profiles. Rounds 1..N are timed with stdout on /dev/null.
+Prints, per workload and tool, the median, min and max wall time, the ratio of
+the median to the plain run's median, the median CPU time and peak RSS
+(ru_maxrss from wait4), and the number of timed runs. Exits 1 if any run
+failed (exit status, timeout, output mismatch, missing profile).
 
-Usage: /usr/bin/python3 bench/run.py [--reps N] [--workloads jq,python,sqlite]
-           [--tools baseline,heapscope,...] [--agent PATH] [--quick]
-           [--markdown FILE] [--json FILE]
+Usage: /usr/bin/python3 bench/run.py [--reps N] [--workloads jq,python,...]
+           [--tools baseline,heapscope,...] [--with-massif] [--agent PATH]
+           [--quick] [--markdown FILE] [--json FILE]
+See bench/README.md.
 """
 import argparse
 import datetime
+import glob
 import hashlib
 import json
 import os
 import platform
 import random
+import re
+import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = "/usr/bin/python3"  # Debian's, not whatever python3 is first on PATH
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
+JEMALLOC = os.path.join(LIBDIR, "libjemalloc.so.2")
+TCMALLOC = os.path.join(LIBDIR, "libtcmalloc.so.4")
+
+# Inherited variables that would change what a workload or tool does; the
+# runner removes them so results do not depend on the caller's shell.
+SCRUB_PREFIXES = ("HEAPSCOPE_", "PYTHON", "MALLOC_", "TCMALLOC_", "HEAP_PROFILE_", "JEMALLOC_")
+SCRUB_NAMES = ("LD_PRELOAD", "LD_AUDIT", "GLIBC_TUNABLES", "HEAPPROFILE", "HEAPCHECK",
+               "CPUPROFILE", "JE_MALLOC_CONF")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
 
 
 # ---- workloads --------------------------------------------------------------
@@ -37,7 +59,8 @@ LIBDIR = "/usr/lib/x86_64-linux-gnu"
 def gen_json(path, n):
     """A deterministic JSON array of n objects (about 155 bytes each)."""
     rnd = random.Random(42)
-    with open(path, "w") as f:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
         f.write("[")
         for i in range(n):
             if i:
@@ -49,32 +72,24 @@ def gen_json(path, n):
                        "nested": {"a": rnd.randint(0, 10**6),
                                   "b": [rnd.randint(0, 100) for _ in range(5)]}}, f)
         f.write("]")
+    os.rename(tmp, path)  # never leave a truncated input behind
 
 
-PY_WORKLOAD = r'''
-import sys
-class Node:
-    __slots__ = ("key", "val", "kids")
-    def __init__(self, key, val):
-        self.key, self.val, self.kids = key, val, []
-def run(n):
-    table, total = {}, 0
-    for i in range(n):
-        k = "k%d" % (i * 7919 % n)
-        node = Node(k, [i, str(i), (i, i + 1)])
-        table.setdefault(k[:4], []).append(node)
-        if i % 3 == 0:
-            node.kids.append({"x": i, "y": [i] * 4})
-        if i % 5 == 0 and table:
-            lst = table[k[:4]]
-            total += len(lst.pop().val[1])
-    words = " ".join(str(i) for i in range(n // 2)).split()
-    total += sum(len(w) for w in sorted(words, key=lambda w: (len(w), w[::-1])))
-    return total + len(table)
-print(run(int(sys.argv[1])))
-'''
+def json_input(work, quick):
+    n = 20000 if quick else 200000
+    path = os.path.join(work, "big-%d.json" % n)
+    if not os.path.exists(path):
+        log("generating %s" % path)
+        gen_json(path, n)
+    return path
 
-SQL_WORKLOAD = """
+
+JQ_FILTER = ('map(select(.score > 250) | {id, t: (.tags | sort | join("-")), s: (.nested.b | add)})'
+             ' | group_by(.t) | map({t: .[0].t, n: length, s: (map(.s) | add)})'
+             ' | sort_by(-.n) | .[:20]')
+
+SQL_WORKLOAD = """PRAGMA journal_mode=OFF;
+PRAGMA synchronous=OFF;
 CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, grp INTEGER, v REAL);
 WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n})
 INSERT INTO t SELECT x, 'name-' || (x * 7919 % {n}), x % 97, (x * 31 % 1000) / 7.0 FROM c;
@@ -85,32 +100,56 @@ SELECT count(*) FROM t WHERE name LIKE 'name-1%';
 """
 
 
-def prepare(workload, work, quick, build):
-    """Writes the workload's inputs; returns (argv, env, stdin path or None)."""
-    if workload == "jq":
-        n = 20000 if quick else 200000
-        path = os.path.join(work, "big-%d.json" % n)
-        if not os.path.exists(path):
-            gen_json(path, n)
-        return ["jq", "-S", ".", path], {}, None
-    if workload == "python":
-        path = os.path.join(work, "py_alloc.py")
-        with open(path, "w") as f:
-            f.write(PY_WORKLOAD)
+class Workload:
+    """argv may contain {tmp}: the per-run temporary directory."""
+
+    def __init__(self, argv, env=None, stdin=None, desc=None, inputs=()):
+        self.argv, self.env, self.stdin = argv, env or {}, stdin
+        self.inputs = inputs
+        shown = ["env"] + ["%s=%s" % kv for kv in sorted(self.env.items())] if self.env else []
+        self.desc = desc or shlex.join(shown + [rel(a) for a in argv])
+        if stdin:
+            self.desc += " < " + rel(stdin)
+
+
+def rel(path):
+    """Paths inside the repository shown relative to it, for the tables."""
+    if isinstance(path, str) and path.startswith(ROOT + os.sep):
+        return os.path.relpath(path, ROOT)
+    return path
+
+
+def prepare(name, work, quick, build):
+    if name == "jq":
+        path = json_input(work, quick)
+        return Workload(["jq", "-S", ".", path], inputs=[path])
+    if name == "jq-filter":
+        path = json_input(work, quick)
+        return Workload(["jq", "-c", JQ_FILTER, path], inputs=[path])
+    if name == "python":
+        script = os.path.join(HERE, "workloads", "py_alloc.py")
         n = "40000" if quick else "200000"
-        return [PY, path, n], {"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0"}, None
-    if workload == "sqlite":
-        path = os.path.join(work, "workload.sql")
-        with open(path, "w") as f:
-            f.write(SQL_WORKLOAD.format(n=20000 if quick else 300000))
-        return ["sqlite3", ":memory:"], {}, path
-    if workload == "stress":
+        return Workload([PY, script, n], {"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0"})
+    if name == "sqlite":
+        n = 20000 if quick else 300000
+        path = os.path.join(work, "sqlite-%d.sql" % n)
+        text = SQL_WORKLOAD.format(n=n)
+        if not os.path.exists(path) or open(path).read() != text:
+            with open(path, "w") as f:
+                f.write(text)
+        return Workload(["sqlite3", "-bail", "{tmp}/bench.db"], stdin=path)
+    if name == "stress":
         # tests/integ/stress.c: 8 threads, 10 M malloc/calloc/realloc/free.
         path = os.path.join(build, "tests", "integ", "stress")
         if not os.path.exists(path):
-            raise SystemExit("%s not built (build with tests)" % path)
-        return [path], {}, None
-    raise SystemExit("unknown workload %s" % workload)
+            raise SystemExit("%s not built (configure with tests, build, or pass --agent "
+                             "from that build tree)" % path)
+        return Workload([path])
+    raise SystemExit("unknown workload %s (known: %s)" % (name, ", ".join(WORKLOADS)))
+
+
+WORKLOADS = ["jq", "jq-filter", "python", "sqlite", "stress"]
+DEFAULT_WORKLOADS = ["jq", "python"]
 
 
 # ---- tools ------------------------------------------------------------------
@@ -118,9 +157,10 @@ def prepare(workload, work, quick, build):
 TOOLS = ["baseline", "heapscope", "heapscope-nowrap", "heaptrack", "jemalloc-noprof",
          "jemalloc", "gperftools", "massif"]
 DEFAULT_TOOLS = [t for t in TOOLS if t != "massif"]
+ONE_RUN_TOOLS = {"massif"}  # too slow for repetitions: one timed run, marked
 
 
-def wrap(tool, argv, env, agent, tmp):
+def wrap(tool, argv, env, agent, tmp, check):
     """The command and environment that run argv under tool."""
     env = dict(env)
     if tool == "baseline":
@@ -129,19 +169,25 @@ def wrap(tool, argv, env, agent, tmp):
         env["LD_PRELOAD"] = agent
         if tool == "heapscope-nowrap":
             env["HEAPSCOPE_WRAPPERS"] = ""
+        if check:  # proves the agent was loaded and counted; written at exit
+            env["HEAPSCOPE_SUMMARY"] = os.path.join(tmp, "heapscope-summary")
         return argv, env
     if tool == "heaptrack":
         return ["heaptrack", "-o", os.path.join(tmp, "ht")] + argv, env
     if tool == "jemalloc-noprof":
-        env["LD_PRELOAD"] = os.path.join(LIBDIR, "libjemalloc.so.2")
+        env["LD_PRELOAD"] = JEMALLOC
         return argv, env
     if tool == "jemalloc":
-        env["LD_PRELOAD"] = os.path.join(LIBDIR, "libjemalloc.so.2")
-        # prof_final: dump at exit, else a short run writes no profile at all.
-        env["MALLOC_CONF"] = "prof:true,lg_prof_sample:15,prof_final:true,prof_prefix:%s/jeprof" % tmp
+        env["LD_PRELOAD"] = JEMALLOC
+        # prof_final: dump at exit; without it a run this short writes no
+        # profile at all (prof_interval and prof_gdump are off by default).
+        env["MALLOC_CONF"] = ("prof:true,lg_prof_sample:15,prof_final:true,prof_prefix:%s/jeprof"
+                              % tmp)
         return argv, env
     if tool == "gperftools":
-        env["LD_PRELOAD"] = os.path.join(LIBDIR, "libtcmalloc.so.4")
+        # libtcmalloc.so.4 contains the heap profiler (libtcmalloc_and_profiler
+        # only adds the CPU profiler); it dumps gp.NNNN.heap at exit.
+        env["LD_PRELOAD"] = TCMALLOC
         env["HEAPPROFILE"] = os.path.join(tmp, "gp")
         return argv, env
     if tool == "massif":
@@ -149,144 +195,471 @@ def wrap(tool, argv, env, agent, tmp):
     raise SystemExit("unknown tool %s" % tool)
 
 
-def run_once(cmd, env, stdin_path, capture):
-    full_env = dict(os.environ)
-    full_env.pop("LD_PRELOAD", None)
-    full_env.update(env)
+def artifacts_problem(tool, tmp, check):
+    """None if the tool left the evidence that it profiled, else why not."""
+    def nonempty(pattern):
+        return any(os.path.getsize(p) > 0 for p in glob.glob(os.path.join(tmp, pattern)))
+    if tool in ("heapscope", "heapscope-nowrap") and check:
+        path = os.path.join(tmp, "heapscope-summary")
+        if not os.path.exists(path) or not os.path.getsize(path):
+            return "the agent wrote no HEAPSCOPE_SUMMARY record (was it loaded?)"
+        m = re.search(r"\ballocs=(\d+)", open(path, errors="replace").read())
+        if m and int(m.group(1)) == 0:
+            return "the agent counted no allocations"
+    if tool == "heaptrack" and not nonempty("ht*"):
+        return "heaptrack wrote no output file"
+    if tool == "jemalloc" and not nonempty("jeprof*.heap"):
+        return "jemalloc wrote no heap profile"
+    if tool == "gperftools" and not nonempty("gp*.heap"):
+        return "gperftools wrote no heap profile"
+    if tool == "massif" and not nonempty("massif.out"):
+        return "massif wrote no output file"
+    return None
+
+
+HT_BANNER = (b"heaptrack output will be written to", b"starting application, this might take")
+
+
+def heaptrack_span(f, size):
+    """heaptrack prints its own banner and epilogue on stdout around the
+    program's output: the byte range [start, end) of the program's part."""
+    f.seek(0)
+    head = f.read(1 << 16)
+    start = 0
+    for _ in range(3):
+        nl = head.find(b"\n", start)
+        line = head[start:nl] if nl >= 0 else b""
+        if nl < 0 or not (line.startswith(HT_BANNER) or line.endswith(b"libheaptrack_preload.so")):
+            break
+        start = nl + 1
+    base = max(start, size - (1 << 16))
+    f.seek(base)
+    tail = f.read()
+    i = tail.rfind(b"Heaptrack finished!")
+    while i >= 0:
+        if base + i == start or (i > 0 and tail[i - 1:i] == b"\n"):
+            return start, base + i
+        i = tail.rfind(b"Heaptrack finished!", 0, i)
+    return start, size
+
+
+def sha256_file(f, start=0, end=None):
+    """Hashes a byte range of f in chunks (jq's output is ~70 MB)."""
+    h = hashlib.sha256()
+    f.seek(start)
+    left = (end - start) if end is not None else None
+    while left is None or left > 0:
+        chunk = f.read(1 << 20 if left is None else min(1 << 20, left))
+        if not chunk:
+            break
+        h.update(chunk)
+        if left is not None:
+            left -= len(chunk)
+    return h.hexdigest()
+
+
+# ---- running ----------------------------------------------------------------
+
+def base_env():
+    env, dropped = {}, []
+    for k, v in os.environ.items():
+        if k in SCRUB_NAMES or k.startswith(SCRUB_PREFIXES):
+            dropped.append(k)
+        else:
+            env[k] = v
+    return env, dropped
+
+
+class Run:
+    def __init__(self, wall, cpu, maxrss_kib, rc, digest, err, timed_out):
+        self.wall, self.cpu, self.maxrss_kib = wall, cpu, maxrss_kib
+        self.rc, self.digest, self.err, self.timed_out = rc, digest, err, timed_out
+
+
+# The child is started by a fresh, minimal interpreter rather than by this
+# process: a child's ru_maxrss starts from the RSS of the process that forked
+# it (fork copies the address space, exec carries the high-water mark over),
+# and this runner is much bigger than `python3 -I -S` (about 5 MiB). The
+# trampoline times fork..wait4 and writes the wait4 results to a file.
+SPAWN = r"""
+import os, sys, time
+out, preload, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+env = dict(os.environ)
+if preload:
+    env["LD_PRELOAD"] = preload
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvpe(cmd[0], cmd, env)
+    except OSError as e:
+        os.write(2, ("cannot run %s: %s\n" % (cmd[0], e)).encode())
+    os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+with open(out, "w") as f:
+    f.write("%r %d %r %r %d" % (wall, status, ru.ru_utime, ru.ru_stime, ru.ru_maxrss))
+"""
+
+
+def run_once(cmd, env, stdin_path, cwd, capture, timeout, heaptrack=False):
+    """Runs cmd to completion; stdout to /dev/null, or captured and hashed."""
+    env = dict(env)
+    preload = env.pop("LD_PRELOAD", "")  # for the child only, not the trampoline
     stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
-    out = tempfile.TemporaryFile() if capture else subprocess.DEVNULL
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, env=full_env, stdin=stdin, stdout=out, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.monotonic() - t0
-    err = p.stderr.read().decode(errors="replace")
-    p.stderr.close()
-    p.returncode = os.waitstatus_to_exitcode(status)
+    out = open(os.path.join(cwd, ".stdout"), "w+b") if capture else subprocess.DEVNULL
+    err = open(os.path.join(cwd, ".stderr"), "w+b")  # a file: a pipe could fill and block
+    rusage = os.path.join(cwd, ".rusage")
+    timed_out = []
+
+    def kill():
+        timed_out.append(True)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    p = subprocess.Popen([PY, "-I", "-S", "-c", SPAWN, rusage, preload] + cmd, env=env,
+                         stdin=stdin, stdout=out, stderr=err, cwd=cwd, start_new_session=True)
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    p.wait()
+    timer.cancel()
+    try:  # anything the tool left running in the background
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        wall, status, utime, stime, maxrss = open(rusage).read().split()
+        wall, cpu, maxrss = float(wall), float(utime) + float(stime), int(maxrss)
+        rc = os.waitstatus_to_exitcode(int(status))
+    except (OSError, ValueError):
+        wall, cpu, maxrss, rc = float("nan"), float("nan"), 0, p.returncode or -1
     digest = None
     if capture:
-        out.seek(0)
-        digest = hashlib.sha256(out.read()).hexdigest()
+        out.flush()
+        size = os.fstat(out.fileno()).st_size
+        start, end = heaptrack_span(out, size) if heaptrack else (0, size)
+        digest = sha256_file(out, start, end)
         out.close()
+    err.seek(max(0, os.fstat(err.fileno()).st_size - 4096))
+    text = err.read().decode(errors="replace")
+    err.close()
     if stdin_path:
         stdin.close()
-    return wall, usage.ru_maxrss, p.returncode, digest, err
+    return Run(wall, cpu, maxrss, rc, digest, text, bool(timed_out))
 
 
-def versions():
-    def first_line(cmd):
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-            return (r.stdout or r.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "not found"
+def bench_workload(name, wl, tools, reps, args, env0):
+    """Returns {tool: {...}} and a list of failure messages."""
+    samples = {t: [] for t in tools}
+    failed = {}  # tool -> message; a failed tool is not run again
+    ref = None
+
+    def one(tool, rnd, check):
+        with tempfile.TemporaryDirectory(prefix="hsbench-") as tmp:
+            argv = [a.replace("{tmp}", tmp) for a in wl.argv]
+            cmd, extra = wrap(tool, argv, wl.env, args.agent, tmp, check)
+            env = dict(env0)
+            env.update(extra)
+            r = run_once(cmd, env, wl.stdin, tmp, check, args.timeout, tool == "heaptrack")
+            problem = None
+            if r.timed_out:
+                problem = "killed after the %g s timeout" % args.timeout
+            elif r.rc != 0:
+                problem = "exit status %d; stderr ends: %s" % (r.rc, r.err[-400:].strip())
+            else:
+                problem = artifacts_problem(tool, tmp, check)
+        label = "check" if rnd == 0 else "rep %d/%d" % (rnd, reps)
+        log("[%s] %-9s %-16s %8.3f s  cpu %7.3f s  %7.0f MiB%s" % (
+            name, label, tool, r.wall, r.cpu, r.maxrss_kib / 1024,
+            "  FAIL: " + problem if problem else ""))
+        return r, problem
+
+    # Round 0: untimed; checks outputs and profiles, and warms the caches.
+    digests = {}
+    for tool in tools:
+        if tool in ONE_RUN_TOOLS:
+            continue  # checked on its single timed run instead
+        r, problem = one(tool, 0, True)
+        if problem:
+            failed[tool] = problem
+        else:
+            digests[tool] = r.digest
+    ref = digests.get("baseline")
+    if "baseline" in failed:
+        ref = None
+    for tool, d in digests.items():
+        if tool != "baseline" and ref is not None and d != ref:
+            failed[tool] = "stdout differs from the plain run's (sha256 %s vs %s)" % (
+                d[:12], ref[:12])
+            log("[%s] check     %-16s FAIL: %s" % (name, tool, failed[tool]))
+
+    # Rounds 1..reps: timed, round-robin, the starting tool rotating.
+    order = [t for t in tools]
+    for rnd in range(1, reps + 1):
+        k = (rnd - 1) % len(order)
+        for tool in order[k:] + order[:k]:
+            if tool in failed or (tool in ONE_RUN_TOOLS and samples[tool]):
+                continue
+            check = tool in ONE_RUN_TOOLS
+            r, problem = one(tool, rnd, check)
+            if not problem and check and ref is not None and r.digest != ref:
+                problem = "stdout differs from the plain run's"
+                log("[%s] %-9s %-16s FAIL: %s" % (name, "rep %d/%d" % (rnd, reps), tool, problem))
+            if problem:
+                failed[tool] = problem
+                continue
+            samples[tool].append(r)
+
+    res = {}
+    base = samples.get("baseline")
+    base_med = statistics.median(x.wall for x in base) if base and "baseline" not in failed else None
+    for tool in tools:
+        runs = samples[tool]
+        if tool in failed or not runs:
+            res[tool] = {"failed": failed.get(tool, "no runs")}
+            continue
+        walls = [x.wall for x in runs]
+        med = statistics.median(walls)
+        res[tool] = {"median": med, "min": min(walls), "max": max(walls),
+                     "ratio": med / base_med if base_med else None,
+                     "cpu": statistics.median(x.cpu for x in runs),
+                     "rss_kib": int(statistics.median(x.maxrss_kib for x in runs)),
+                     "runs": len(runs), "one_run_only": tool in ONE_RUN_TOOLS,
+                     "walls": walls, "rss_all_kib": [x.maxrss_kib for x in runs]}
+    return res, ["%s/%s: %s" % (name, t, m) for t, m in failed.items()]
+
+
+# ---- reporting --------------------------------------------------------------
+
+COLS = ["tool", "median s", "min s", "max s", "ratio", "cpu s", "peak RSS MiB", "runs"]
+
+
+def rows(res, tools):
+    out = []
+    for t in tools:
+        r = res[t]
+        if "failed" in r:
+            out.append([t, "FAILED", "", "", "", "", "", "0"])
+            continue
+        out.append([t, "%.3f" % r["median"], "%.3f" % r["min"], "%.3f" % r["max"],
+                    "%.2fx" % r["ratio"] if r["ratio"] is not None else "-",
+                    "%.2f" % r["cpu"], "%.0f" % (r["rss_kib"] / 1024),
+                    "%d%s" % (r["runs"], "*" if r["one_run_only"] else "")])
+    return out
+
+
+def notes(results):
+    n = []
+    if any(r.get("one_run_only") for res in results.values() for r in res.values()):
+        n.append("* one run only (too slow to repeat): its min = median = max, so its "
+                 "ratio is noisier than the others'.")
+    return n
+
+
+def text_table(name, wl, res, tools):
+    body = rows(res, tools)
+    widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(COLS)]
+    fmt = "  ".join("%-*s" if i == 0 else "%*s" for i in range(len(COLS)))
+    lines = ["%s: %s" % (name, wl.desc),
+             fmt % tuple(sum(([w, c] for w, c in zip(widths, COLS)), []))]
+    for r in body:
+        lines.append(fmt % tuple(sum(([w, c] for w, c in zip(widths, r)), [])))
+    return "\n".join(lines)
+
+
+def md_table(name, wl, res, tools):
+    lines = ["### %s" % name, "", "`%s`" % wl.desc, "",
+             "| " + " | ".join(COLS) + " |", "|" + "---|" * len(COLS)]
+    for r in rows(res, tools):
+        lines.append("| " + " | ".join(r) + " |")
+    return "\n".join(lines)
+
+
+def spawn_floor_kib():
+    """ru_maxrss of /bin/true started the way the workloads are: the floor of
+    the peak RSS column."""
+    with tempfile.TemporaryDirectory(prefix="hsbench-") as tmp:
+        return run_once(["true"], base_env()[0], None, tmp, False, 60).maxrss_kib
+
+
+def first_line(cmd):
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        return (r.stdout or r.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "not found"
+
+
+def versions(agent):
     def deb(pkg):
-        return first_line(["dpkg-query", "-W", "-f=${Version}", pkg])
-    return {"jq": first_line(["jq", "--version"]), "python3": first_line([PY, "--version"]),
-            "sqlite3": first_line(["sqlite3", "--version"]).split(" ")[0],
-            "heaptrack": first_line(["heaptrack", "--version"]),
-            "jemalloc": deb("libjemalloc2"), "gperftools": deb("libgoogle-perftools4"),
-            "valgrind": first_line(["valgrind", "--version"]), "glibc": platform.libc_ver()[1]}
+        return pkg + " " + first_line(["dpkg-query", "-W", "-f=${Version}", pkg])
+    v = {"jq": first_line(["jq", "--version"]), "python3": first_line([PY, "--version"]),
+         "sqlite3": first_line(["sqlite3", "--version"]).split(" ")[0],
+         "heaptrack": first_line(["heaptrack", "--version"]),
+         "jemalloc": deb("libjemalloc2"), "gperftools": deb("libgoogle-perftools4"),
+         "valgrind": first_line(["valgrind", "--version"]),
+         "glibc": platform.libc_ver()[1], "kernel": platform.release()}
+    hs = first_line(["git", "-C", ROOT, "describe", "--always", "--dirty"])
+    if os.path.exists(agent):
+        h = hashlib.sha256(open(agent, "rb").read()).hexdigest()[:12]
+        mtime = datetime.datetime.fromtimestamp(os.path.getmtime(agent)).strftime("%Y-%m-%d %H:%M")
+        hs += " (agent %s, sha256 %s, built %s)" % (rel(agent), h, mtime)
+    v["heapscope"] = hs
+    return v
 
 
 def machine():
-    model = "unknown"
+    model, mem = "unknown", ""
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                mem = ", %.0f GiB RAM" % (int(line.split()[1]) / 2**20)
     except OSError:
         pass
-    return "%d cores, %s" % (os.cpu_count(), model)
+    return "nproc %d, %s%s" % (len(os.sched_getaffinity(0)), model, mem)
+
+
+def loadavg():
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "?"
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--workloads", default="jq,python",
-                    help="jq, python, sqlite, stress (8 threads; needs a build with tests)")
-    ap.add_argument("--tools", default=",".join(DEFAULT_TOOLS))
-    ap.add_argument("--agent", default=os.path.join(ROOT, "build", "lib", "libheapscope.so"))
-    ap.add_argument("--work", default=os.path.join(HERE, ".work"))
-    ap.add_argument("--quick", action="store_true", help="small inputs, one repetition")
-    ap.add_argument("--markdown")
-    ap.add_argument("--json")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="workloads: %s\ntools: %s" % (", ".join(WORKLOADS),
+                                                                      ", ".join(TOOLS)))
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions (default 5)")
+    ap.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                    help="comma-separated (default %(default)s)")
+    ap.add_argument("--tools", default=",".join(DEFAULT_TOOLS),
+                    help="comma-separated; baseline is always added (default %(default)s)")
+    ap.add_argument("--with-massif", action="store_true",
+                    help="add massif (one timed run per workload)")
+    ap.add_argument("--agent", default=os.path.join(ROOT, "build", "lib", "libheapscope.so"),
+                    help="the agent (default ../build/lib/libheapscope.so from this script)")
+    ap.add_argument("--work", default=os.path.join(HERE, ".work"),
+                    help="where inputs are generated (default bench/.work)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small inputs and one timed repetition: a smoke test of the runner")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds per run (default 600)")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown")
+    ap.add_argument("--json", metavar="FILE", help="also write everything, raw samples included")
     args = ap.parse_args()
-    tools = args.tools.split(",")
+
+    tools = [t for t in args.tools.split(",") if t]
     for t in tools:
         if t not in TOOLS:
             ap.error("unknown tool %s (known: %s)" % (t, ", ".join(TOOLS)))
-    if "baseline" not in tools:
-        tools.insert(0, "baseline")
+    if args.with_massif and "massif" not in tools:
+        tools.append("massif")
+    if "baseline" in tools:
+        tools.remove("baseline")
+    tools.insert(0, "baseline")
+    tools = list(dict.fromkeys(tools))
+    workloads = [w for w in args.workloads.split(",") if w]
+    for w in workloads:
+        if w not in WORKLOADS:
+            ap.error("unknown workload %s (known: %s)" % (w, ", ".join(WORKLOADS)))
     reps = 1 if args.quick else args.reps
-    if any(t.startswith("heapscope") for t in tools) and not os.path.exists(args.agent):
-        raise SystemExit("agent not found at %s (build first, or pass --agent)" % args.agent)
+    if reps < 1:
+        ap.error("--reps must be at least 1")
+    args.agent = os.path.abspath(args.agent)
+    args.work = os.path.abspath(args.work)
+    if any(t.startswith("heapscope") for t in tools) and not os.path.isfile(args.agent):
+        log("agent not found at %s (build it first, or pass --agent)" % args.agent)
+        return 2
+    needs = {"heaptrack": "heaptrack", "massif": "valgrind", "jemalloc": JEMALLOC,
+             "jemalloc-noprof": JEMALLOC, "gperftools": TCMALLOC}
+    for t in tools:
+        need = needs.get(t)
+        if need and not (os.path.exists(need) if need.startswith("/") else
+                         any(os.access(os.path.join(d, need), os.X_OK)
+                             for d in os.environ.get("PATH", "").split(os.pathsep))):
+            log("%s needs %s, which is not installed (scripts/deps.sh bench)" % (t, need))
+            return 2
     os.makedirs(args.work, exist_ok=True)
+    env0, dropped = base_env()
+    if dropped:
+        log("not passed to the workloads: %s" % ", ".join(sorted(dropped)))
 
-    results, failures = {}, []
-    for wl in args.workloads.split(","):
-        build = os.path.dirname(os.path.dirname(os.path.abspath(args.agent)))
-        argv, env, stdin_path = prepare(wl, args.work, args.quick, build)
-        times = {t: [] for t in tools}
-        rss = {t: [] for t in tools}
-        ref = None
-        for rep in range(reps):
-            for tool in tools:
-                # massif is 20-50x slower: one run is enough to place it.
-                if tool == "massif" and rep > 0:
-                    continue
-                with tempfile.TemporaryDirectory(prefix="hsbench-") as tmp:
-                    cmd, e = wrap(tool, argv, env, args.agent, tmp)
-                    capture = rep == 0
-                    wall, maxrss, rc, digest, err = run_once(cmd, {**env, **e}, stdin_path, capture)
-                    if tool == "gperftools" and rep == 0 and not any(
-                            f.startswith("gp") for f in os.listdir(tmp)):
-                        failures.append("%s/%s: wrote no heap profile" % (wl, tool))
-                    if tool == "jemalloc" and rep == 0 and not any(
-                            f.startswith("jeprof") for f in os.listdir(tmp)):
-                        failures.append("%s/%s: wrote no heap profile" % (wl, tool))
-                if rc != 0:
-                    failures.append("%s/%s: exit status %d: %s" % (wl, tool, rc, err[-300:]))
-                # heaptrack prints its own progress on stdout: not comparable.
-                if capture and tool != "heaptrack":
-                    if tool == "baseline":
-                        ref = digest
-                    elif digest != ref:
-                        failures.append("%s/%s: output differs from the plain run" % (wl, tool))
-                times[tool].append(wall)
-                rss[tool].append(maxrss)
-                print("%s rep %d/%d %-16s %7.3f s %8d KiB" % (wl, rep + 1, reps, tool, wall,
-                                                              maxrss), file=sys.stderr)
-        base = statistics.median(times["baseline"])
-        results[wl] = {t: {"median": statistics.median(v), "min": min(v), "max": max(v),
-                           "ratio": statistics.median(v) / base, "reps": len(v),
-                           "rss_kib": int(statistics.median(rss[t]))}
-                       for t, v in times.items()}
+    ver = versions(args.agent)
+    build = os.path.dirname(os.path.dirname(args.agent))
+    snapshot = None
+    if any(t.startswith("heapscope") for t in tools):
+        # A private copy: a rebuild of the agent during the run cannot mix
+        # two builds into one table.
+        snapshot = tempfile.TemporaryDirectory(prefix="hsbench-agent-")
+        copy = os.path.join(snapshot.name, os.path.basename(args.agent))
+        shutil.copy2(args.agent, copy)
+        args.agent = copy
+    cmdline = shlex.join([sys.executable] + sys.argv)
+    started = datetime.datetime.now().astimezone()
+    load0 = loadavg()
+    log("%s | %s | load %s" % (cmdline, machine(), load0))
+    results, descs, failures = {}, {}, []
+    t_start = time.monotonic()
+    for name in workloads:
+        wl = prepare(name, args.work, args.quick, build)
+        descs[name] = wl
+        log("[%s] %s" % (name, wl.desc))
+        res, fails = bench_workload(name, wl, tools, reps, args, env0)
+        results[name] = res
+        failures += fails
+    elapsed = time.monotonic() - t_start
+    load1 = loadavg()
+    floor_mib = spawn_floor_kib() / 1024
 
-    cmdline = "/usr/bin/python3 bench/run.py " + " ".join(sys.argv[1:])
-    lines = []
-    for wl, per in results.items():
-        lines.append("| %s | tool | median s | min s | max s | ratio | peak RSS MiB | runs |" % wl)
-        lines.append("|---|---|---|---|---|---|---|---|")
-        for t in tools:
-            r = per[t]
-            lines.append("| | %s | %.3f | %.3f | %.3f | %.2f× | %.0f | %d |" % (
-                t, r["median"], r["min"], r["max"], r["ratio"], r["rss_kib"] / 1024, r["reps"]))
-        lines.append("")
-    table = "\n".join(lines)
-    print(table)
+    print()
+    for name in workloads:
+        print(text_table(name, descs[name], results[name], tools))
+        print()
+    for n in notes(results):
+        print(n)
+    print("ratio = tool's median wall time / baseline's median wall time, same workload, "
+          "same run. %d timed run(s) per tool after one untimed check run; %.0f s in all."
+          % (reps, elapsed))
+    print("peak RSS = median ru_maxrss (wait4) of the tool's process tree; a run of /bin/true "
+          "gives %.0f MiB (the floor)." % floor_mib)
+
+    if snapshot:
+        snapshot.cleanup()
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write("Command: `%s`\n\nDate: %s. Machine: %s.\n\n" % (
-                cmdline, datetime.date.today().isoformat(), machine()))
-            f.write("Versions: %s.\n\n" % ", ".join("%s %s" % kv for kv in versions().items()))
-            f.write(table + "\n")
+            f.write("# heapscope side-by-side benchmark\n\n")
+            f.write("- Command: `%s` (in `%s`)\n" % (cmdline, os.getcwd()))
+            f.write("- Date: %s; %.0f s in all\n" % (started.strftime("%Y-%m-%d %H:%M %Z"),
+                                                     elapsed))
+            f.write("- Machine: %s; load average %s before, %s after\n" % (machine(), load0,
+                                                                         load1))
+            f.write("- Versions: %s\n" % "; ".join("%s: %s" % kv for kv in ver.items()))
+            f.write("- %d timed run(s) per tool, round-robin, after one untimed check run; "
+                    "ratio = median / baseline median; peak RSS = median ru_maxrss (wait4), "
+                    "floor %.0f MiB (/bin/true)\n\n" % (reps, floor_mib))
+            for name in workloads:
+                f.write(md_table(name, descs[name], results[name], tools) + "\n\n")
+            for n in notes(results):
+                f.write(n.replace("*", "\\*", 1) + "\n\n")
+            if failures:
+                f.write("Failures:\n\n" + "".join("- %s\n" % m for m in failures))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"command": cmdline, "machine": machine(), "versions": versions(),
+            json.dump({"command": cmdline, "cwd": os.getcwd(), "date": started.isoformat(),
+                       "elapsed_s": elapsed, "rss_floor_mib": floor_mib,
+                       "machine": machine(), "loadavg": [load0, load1],
+                       "versions": ver, "reps": reps, "quick": args.quick, "tools": tools,
+                       "workloads": {n: descs[n].desc for n in workloads},
                        "results": results, "failures": failures}, f, indent=1)
     for msg in failures:
-        print("FAIL: " + msg, file=sys.stderr)
+        log("FAIL: " + msg)
     return 1 if failures else 0
 
 
