@@ -87,13 +87,6 @@ void hs__registry_thaw(void);
  * now this process's only thread; release everything without waiting. */
 void hs__registry_thaw_child(void);
 
-struct hs_registry_usage {
-    uint64_t blocks;       /* blocks recorded */
-    uint64_t leaves;       /* 64 KiB address windows with a leaf */
-    uint64_t slot_bytes;   /* bytes of slot arrays */
-    uint64_t header_bytes; /* bytes of leaf headers and radix nodes touched */
-};
-void hs__registry_usage(struct hs_registry_usage *u);
 /* Blocks and bytes recorded now, summed leaf by leaf. */
 void hs__registry_totals(uint64_t *blocks, uint64_t *bytes);
 

@@ -72,8 +72,6 @@ typedef struct leaf *_Atomic leaf_ptr;
 static leaf_ptr *_Atomic l1[1u << L1_BITS];
 static struct leaf *_Atomic all_leaves;
 static _Atomic uint32_t struct_lock;
-static _Atomic uint64_t n_leaves;
-static _Atomic uint64_t n_l2;
 static _Atomic uint64_t max_block_size;
 
 static _Atomic uint32_t ovf_lock;
@@ -147,7 +145,6 @@ static struct leaf *leaf_create(uintptr_t window)
             goto out;
         l2 = m;
         atomic_store_explicit(&l1[window >> L2_BITS], l2, memory_order_release);
-        atomic_fetch_add_explicit(&n_l2, 1, memory_order_relaxed);
     }
     leaf_ptr *slotp = &l2[window & ((1u << L2_BITS) - 1)];
     lf = atomic_load_explicit(slotp, memory_order_acquire);
@@ -161,7 +158,6 @@ static struct leaf *leaf_create(uintptr_t window)
                           memory_order_relaxed);
     atomic_store_explicit(&all_leaves, lf, memory_order_release);
     atomic_store_explicit(slotp, lf, memory_order_release);
-    atomic_fetch_add_explicit(&n_leaves, 1, memory_order_relaxed);
 out:
     spin_unlock(&struct_lock);
     return lf;
@@ -615,30 +611,6 @@ void hs__registry_thaw_child(void)
     /* The locks are plain words; the thread that took them is the one that
      * continues in the child, so releasing them is all there is to do. */
     hs__registry_thaw();
-}
-
-void hs__registry_usage(struct hs_registry_usage *u)
-{
-    memset(u, 0, sizeof(*u));
-    for (struct leaf *lf = atomic_load_explicit(&all_leaves, memory_order_acquire); lf;
-         lf = atomic_load_explicit(&lf->next, memory_order_relaxed)) {
-        spin_lock(&lf->lock);
-        u->blocks += lf->count;
-        if (lf->slots)
-            u->slot_bytes += sizeof(struct slot) << lf->cap_log2;
-        spin_unlock(&lf->lock);
-        u->leaves++;
-        u->header_bytes += sizeof(struct leaf);
-    }
-    spin_lock(&ovf_lock);
-    for (size_t i = 0; i < ovf_len; i++)
-        u->blocks += ovf[i].full;
-    u->slot_bytes += ovf_cap * sizeof(struct ovf_entry);
-    spin_unlock(&ovf_lock);
-    /* Radix nodes: the touched 4 KiB pages are at most one per leaf. */
-    uint64_t l2_pages =
-        atomic_load_explicit(&n_l2, memory_order_relaxed) * ((sizeof(leaf_ptr) << L2_BITS) / 4096);
-    u->header_bytes += 4096 * (u->leaves < l2_pages ? u->leaves : l2_pages);
 }
 
 void hs__registry_totals(uint64_t *blocks, uint64_t *bytes)
