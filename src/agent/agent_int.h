@@ -58,7 +58,8 @@ typedef struct hs_block {
 /* Inserts a block. If a block with the same start address is still recorded
  * (its free was not seen), it is replaced and *replaced receives it and the
  * function returns 1; otherwise returns 0. Returns HS_E_NOMEM if the registry
- * could not grow; the block is then not recorded. */
+ * could not grow; the block is then not recorded (a stale block found first
+ * is removed all the same, and still handed back in *replaced). */
 int hs__registry_insert(uintptr_t addr, uint64_t size, uint32_t id, uint32_t site,
                         hs_block *replaced);
 /* Removes the block starting at addr into *out: 1 if it was there, else 0. */

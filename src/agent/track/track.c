@@ -90,9 +90,9 @@ uint64_t hs__track_allocs(void)
  * registry, not a counter, says what is live. */
 static int record(uintptr_t addr, uint64_t size, uint32_t id, uint32_t site)
 {
-    hs_block stale;
+    hs_block stale = {0, 0, 0, 0};
     int rc = hs__registry_insert(addr, size, id, site, &stale);
-    if (HS_UNLIKELY(rc == 1))
+    if (HS_UNLIKELY(stale.id != 0)) /* gone, even if the insert then failed */
         live_delta(-(int64_t)stale.size);
     return rc;
 }
