@@ -143,6 +143,14 @@ __attribute__((constructor(101))) static void agent_load(void)
 {
     hs__shim_resolve();
     hs__config_load();
+    if (!is_profiled_process()) {
+        /* Hooks only forward from now on: nothing else to set up, not
+         * even the fork handlers (no lock of ours is taken any more). */
+        atomic_store(&hs__shim_passive, 1);
+        reporting = 0;
+        drop_self_from_preload();
+        return;
+    }
     int npat = hs__sites_set_wrappers(hs__config.wrappers);
     if (npat < 0) {
         dprintf(2, "heapscope: HEAPSCOPE_WRAPPERS too long; using the defaults\n");
@@ -151,12 +159,6 @@ __attribute__((constructor(101))) static void agent_load(void)
     hs__sites_enable(1, hs__config.unwind_depth);
     hs__track_init();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    if (!is_profiled_process()) {
-        atomic_store(&hs__shim_passive, 1);
-        reporting = 0;
-        drop_self_from_preload();
-        return;
-    }
     int autostart = hs__config.autostart < 0 ? preloaded() : hs__config.autostart;
     if (hs__config.verbose)
         hs__config_print(2);

@@ -407,33 +407,36 @@ extern "C" void on_usr1(int)
 
 /* ---- fork ---------------------------------------------------------------- */
 
-int run_fork_exec_true()
+/* Forks, runs child() in the child (which must not return), waits, and
+ * returns the child's exit status (128 + signal if it was killed). */
+template <typename Child> int fork_and_wait(Child child)
 {
     std::fflush(stdout);
     std::fflush(stderr);
     pid_t pid = fork();
     if (pid < 0)
         return -1;
-    if (pid == 0) {
-        char arg0[] = "true";
-        char *argv[] = {arg0, nullptr};
-        execv("/bin/true", argv);
-        _exit(127);
-    }
+    if (pid == 0)
+        child();
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+int run_fork_exec_true()
+{
+    return fork_and_wait([] {
+        char arg0[] = "true";
+        char *argv[] = {arg0, nullptr};
+        execv("/bin/true", argv);
+        _exit(127);
+    });
+}
+
 int run_fork_alloc_child()
 {
-    std::fflush(stdout);
-    std::fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
+    return fork_and_wait([] {
         /* The child allocates through every path and exits through exit(),
          * so that at-exit code (a profiler's summary) runs in it too. */
         std::vector<std::string> v;
@@ -453,11 +456,7 @@ int run_fork_alloc_child()
         std::free(al);
         (void)opaque(p); /* left live in the child */
         std::exit(ok ? 7 : 3);
-    }
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    });
 }
 
 } // namespace
