@@ -4,8 +4,9 @@
 # Runs apt-get only when something is missing; as root, or through sudo.
 set -euo pipefail
 
-build=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev)
-test=(libcmocka-dev jq sqlite3 python3 clang-format)
+build=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev
+       libjansson-dev libwslay-dev nettle-dev libhttp-parser-dev)
+test=(libcmocka-dev jq sqlite3 python3 clang-format nodejs)
 bench=(heaptrack libjemalloc2 google-perftools libgoogle-perftools4 valgrind)
 
 case "${1:-test}" in
@@ -19,11 +20,30 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Some Node.js builds (NodeSource's) carry npm inside the nodejs package.
+case "${1:-test}" in
+  test | bench) command -v npm >/dev/null 2>&1 || missing+=(npm) ;;
+esac
 
-echo "heapscope: installing ${missing[*]}" >&2
-sudo=()
-[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "heapscope: installing ${missing[*]}" >&2
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Node.js peers of the tests (chrome-remote-interface, devtools-protocol),
+# exactly as the committed lock file pins them; again only when out of date.
+case "${1:-test}" in
+  test | bench)
+    nodedir="$(dirname "$0")/../tests/node"
+    if [ -f "$nodedir/package-lock.json" ] &&
+      ! cmp -s "$nodedir/package-lock.json" "$nodedir/node_modules/.package-lock.json.ci" 2>/dev/null; then
+      echo "heapscope: npm ci in tests/node" >&2
+      (cd "$nodedir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+        cp package-lock.json node_modules/.package-lock.json.ci)
+    fi
+    ;;
+esac
