@@ -23,7 +23,13 @@ extern "C" {
     X(HS_E_STATE, -5002, "not possible in the current state")                                      \
     X(HS_E_NOTFOUND, -5003, "not found")                                                           \
     X(HS_E_USAGE, -5100, "bad command line")                                                       \
-    X(HS_E_NOAGENT, -5101, "agent library not found")
+    X(HS_E_NOAGENT, -5101, "agent library not found")                                              \
+    X(HS_E_CLOSED, -5400, "connection closed by the target")                                       \
+    X(HS_E_BADREPLY, -5401, "malformed reply from the target")                                     \
+    X(HS_E_HTTP, -5402, "HTTP error from the target")                                              \
+    X(HS_E_REMOTE, -5403, "the target answered with a protocol error")                             \
+    X(HS_E_RESOLVE, -5404, "host name could not be resolved")                                      \
+    X(HS_E_ABORTED, -5405, "stopped by a callback")
 
 enum hs_err {
 #define HS__ERR_ENUM(name, value, msg) name = (value),
