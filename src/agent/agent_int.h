@@ -88,6 +88,9 @@ void hs__registry_thaw(void);
  * now this process's only thread; release everything without waiting. */
 void hs__registry_thaw_child(void);
 
+/* With the registry frozen: replaces every block's id by map(id). */
+void hs__registry_remap_ids(uint32_t (*map)(uint32_t id, void *arg), void *arg);
+
 /* Blocks and bytes recorded now, summed leaf by leaf. */
 void hs__registry_totals(uint64_t *blocks, uint64_t *bytes);
 
@@ -137,6 +140,7 @@ struct hs_counters {
     _Atomic uint64_t unrecorded; /* ids whose block could not be recorded */
     _Atomic int64_t live_bytes;  /* folded-in per-thread deltas */
     _Atomic uint64_t peak_bytes;
+    _Atomic uint64_t seq_before_reset; /* allocations counted before id resets */
 } __attribute__((aligned(64)));
 extern struct hs_counters hs__counters;
 #define HS_FLUSH_BYTES (64 * 1024)
@@ -152,6 +156,10 @@ void hs__track_free(void *p);
 int hs__track_realloc_begin(void *p, hs_block *old);
 /* Blocks created so far (ids handed out to recorded blocks). */
 uint64_t hs__track_allocs(void);
+/* HeapProfiler.disable: ids start again from HS_FIRST_OBJECT_ID. Live blocks
+ * are renumbered in their allocation order (a pause proportional to their
+ * number, with the registry frozen). Returns the number of live blocks. */
+uint64_t hs__track_reset_ids(void);
 /* Folds the calling thread's pending byte delta into the counters. */
 void hs__track_flush(void);
 /* Called once by the constructor: arranges for exiting threads to flush. */
@@ -169,6 +177,8 @@ struct hs_config {
     char summary[512];
     const char *wrappers; /* as given, or NULL for the default */
     long owner_pid;       /* HEAPSCOPE_PID, 0 if unset */
+    const char *listen;   /* HEAPSCOPE_LISTEN as given, NULL = default */
+    int wait;             /* HEAPSCOPE_WAIT */
 };
 extern struct hs_config hs__config;
 void hs__config_load(void);
@@ -185,5 +195,17 @@ void hs__shim_resolve(void);
  * for their whole life so that their allocations are never tracked). */
 void hs__shim_guard(int on);
 int hs__shim_guarded(void);
+
+/* ---- server/service.c: the service thread and its endpoint -------------- */
+
+/* Listens (HEAPSCOPE_LISTEN), prints where, and starts the thread. */
+int hs__service_start(void);
+void hs__service_stop(void);
+void hs__service_after_fork_child(void);
+/* HEAPSCOPE_WAIT: blocks the caller until a client sends
+ * Runtime.runIfWaitingForDebugger (which calls hs__service_release_wait). */
+void hs__service_wait_for_debugger(void);
+void hs__service_release_wait(void);
+const char *hs__service_target_id(void);
 
 #endif

@@ -344,6 +344,67 @@ static void test_concurrent_mutation(void **state)
     assert_true(r.walks > 0);
 }
 
+struct id_scan {
+    uint32_t *ids;
+    size_t n, cap;
+};
+
+static int id_scan_cb(const hs_block *b, void *arg)
+{
+    struct id_scan *s = arg;
+    if (s->n < s->cap)
+        s->ids[s->n] = b->id;
+    s->n++;
+    return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* HeapProfiler.disable: every live block gets a new id, the first ones
+ * again, in the order of the old ids; the allocation count goes on. */
+static void test_reset_ids(void **state)
+{
+    (void)state;
+    const uintptr_t base = 0x180000000000ull;
+    hs_block stale, b;
+    /* Inserted out of id order, one of them huge (overflow table). */
+    assert_int_equal(hs__registry_insert(base + 0x10, 8, 90001, 1, &stale), 0);
+    assert_int_equal(hs__registry_insert(base + 0x20, 8, 70001, 1, &stale), 0);
+    assert_int_equal(hs__registry_insert(base + 0x40, 5 * GiB, 80001, 1, &stale), 0);
+    atomic_store(&hs__counters.seq, 50000);
+    uint64_t allocs_before = hs__track_allocs();
+
+    uint64_t n = hs__track_reset_ids();
+    assert_true(n >= 3);
+    assert_int_equal(atomic_load(&hs__counters.seq), n);
+    assert_int_equal(hs__track_allocs(), allocs_before);
+
+    struct id_scan sc = {calloc(n, sizeof(uint32_t)), 0, n};
+    hs__registry_foreach(id_scan_cb, &sc, 0);
+    assert_int_equal(sc.n, n);
+    qsort(sc.ids, n, sizeof(uint32_t), cmp_id);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(sc.ids[i], HS_FIRST_OBJECT_ID + 2 * i);
+    free(sc.ids);
+
+    /* Relative order kept: 70001 < 80001 < 90001. */
+    uint32_t a, h, z;
+    assert_int_equal(hs__registry_lookup(base + 0x20, &b), 1);
+    a = b.id;
+    assert_int_equal(hs__registry_lookup(base + 0x40, &b), 1);
+    h = b.id;
+    assert_int_equal(b.size, 5 * GiB);
+    assert_int_equal(hs__registry_lookup(base + 0x10, &b), 1);
+    z = b.id;
+    assert_true(a < h && h < z);
+    assert_int_equal(hs__registry_find_id(h, &b), 1);
+    assert_int_equal(b.addr, base + 0x40);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_overflow_blocks),      cmocka_unit_test(test_stale_replacement),
         cmocka_unit_test(test_dense_window),         cmocka_unit_test(test_foreach_and_freeze),
         cmocka_unit_test(test_ids_and_realloc),      cmocka_unit_test(test_concurrent_mutation),
+        cmocka_unit_test(test_reset_ids), /* last: renumbers every block */
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -588,6 +588,18 @@ int hs__registry_find_id(uint32_t id, hs_block *out)
     return id != 0 && hs__registry_foreach(find_id_cb, &a, 0) == 1;
 }
 
+void hs__registry_remap_ids(uint32_t (*map)(uint32_t id, void *arg), void *arg)
+{
+    for (struct leaf *lf = atomic_load_explicit(&all_leaves, memory_order_acquire); lf;
+         lf = atomic_load_explicit(&lf->next, memory_order_relaxed))
+        for (uint32_t i = 0; lf->slots && i < (1u << lf->cap_log2); i++)
+            if (lf->slots[i].id)
+                lf->slots[i].id = map(lf->slots[i].id, arg);
+    for (size_t i = 0; i < ovf_len; i++)
+        if (ovf[i].full)
+            ovf[i].id = map(ovf[i].id, arg);
+}
+
 void hs__registry_freeze(void)
 {
     spin_lock(&struct_lock);

@@ -81,7 +81,8 @@ static inline void live_delta(int64_t d)
 
 uint64_t hs__track_allocs(void)
 {
-    return atomic_load_explicit(&hs__counters.seq, memory_order_relaxed) -
+    return atomic_load_explicit(&hs__counters.seq, memory_order_relaxed) +
+           atomic_load_explicit(&hs__counters.seq_before_reset, memory_order_relaxed) -
            atomic_load_explicit(&hs__counters.unrecorded, memory_order_relaxed);
 }
 
@@ -144,3 +145,4 @@ void hs__track_realloc_end(int had_old, const hs_block *old, void *q, size_t siz
     }
     live_delta((int64_t)size - (int64_t)old->size);
 }
+
