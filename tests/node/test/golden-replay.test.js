@@ -1,0 +1,201 @@
+'use strict';
+// Golden replay: the requests Node 20 / V8 11.3 answered in
+// ../shared/golden/v8-node20/error-cases.jsonl and malformed-per-connection.json,
+// sent again to the endpoint under test and compared with V8's recorded
+// answers (code, message, data up to " at position"; PEERS.md §3.2).
+//
+// Every recorded case is listed in one of the tables below: none is dropped
+// silently. A case whose label is in no table fails the test.
+//
+// HS_TEST_TARGET=node runs the same replay against `node --inspect`, where
+// every case, "notyet" and "excluded" ones included, must match V8 exactly:
+// that proves that the expectations (and this client) are right.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const config = require('../lib/config');
+const { startTarget, referenceChecksum } = require('../lib/target');
+const { wsConnect } = require('../lib/ws');
+const { loadErrorCases, loadMalformed, isSpuriousNotFound, assertLikeV8 } = require('../lib/golden');
+
+// ---- error-cases.jsonl ------------------------------------------------------------------------
+// same:    heapscope must answer exactly as V8 did (commands implemented in this issue,
+//          params errors found by the generated decoders, unknown methods, framing).
+// notyet:  a command of a later issue: heapscope must answer
+//          -32000 "HeapProfiler.<x> is not implemented by heapscope yet" (never a success).
+//          When the command lands, move its cases to "same".
+// exclude: not compared with heapscope at all; the reason says why. (Still sent, in order,
+//          so that the V8 state the later cases depend on is the recorded one.)
+const SAME = 'same';
+const NOTYET = 'notyet';
+const ERROR_CASES = {
+  'stopSampling before enable and without start': NOTYET,
+  'getSamplingProfile without start': NOTYET,
+  'stopTrackingHeapObjects without start': NOTYET,
+  'collectGarbage before enable': SAME,
+  enable: SAME,
+  'enable twice': SAME,
+  'stopSampling without start (enabled)': NOTYET,
+  'startSampling samplingInterval 0': NOTYET,
+  'stopSampling after interval 0': NOTYET,
+  'startSampling samplingInterval -5': NOTYET,
+  'stopSampling after -5': NOTYET,
+  'startSampling samplingInterval "x" (wrong type)': SAME, // decoder: -32602 before the handler
+  'startSampling samplingInterval 1.5 (non-integer)': NOTYET,
+  'stopSampling after 1.5': NOTYET,
+  'startSampling with GC flags': NOTYET,
+  'startSampling twice': NOTYET,
+  'stopSampling (flags run)': NOTYET,
+  'startSampling with unknown extra param': NOTYET,
+  stopSampling: NOTYET,
+  'startTrackingHeapObjects (no params)': NOTYET,
+  'startTrackingHeapObjects twice': NOTYET,
+  'stopTrackingHeapObjects reportProgress:false': NOTYET,
+  'startTrackingHeapObjects then disable': NOTYET,
+  'disable while tracking': SAME,
+  're-enable': SAME,
+  'startSampling then takeHeapSnapshot while sampling': NOTYET,
+  'takeHeapSnapshot while sampling (reportProgress false)': NOTYET,
+  'disable while sampling': SAME,
+  'stopSampling after disable': NOTYET,
+  're-enable 2': SAME,
+  'getObjectByHeapObjectId bogus numeric id': NOTYET,
+  'getObjectByHeapObjectId non-numeric id': NOTYET,
+  'getObjectByHeapObjectId id 0': NOTYET,
+  'getObjectByHeapObjectId numeric (not string) id': SAME,
+  'getObjectByHeapObjectId missing params': SAME,
+  'getObjectByHeapObjectId empty params': SAME,
+  'getHeapObjectId bogus remote objectId': {
+    exclude:
+      'V8 parses a Runtime.RemoteObjectId (from Runtime.evaluate) and answers from its JS object table; ' +
+      'heapscope has no Runtime.evaluate nor remote objects, so the text is not expected to be V8\'s',
+  },
+  'getHeapObjectId well-formed but stale remote objectId': {
+    exclude:
+      '"Cannot find context with specified id" names a JS execution context; it depends on Runtime.evaluate ' +
+      'objects that a native heap does not have',
+  },
+  'getHeapObjectId missing objectId': SAME,
+  'addInspectedHeapObject bogus id': NOTYET,
+  'addInspectedHeapObject non-numeric': NOTYET,
+  'addInspectedHeapObject missing': SAME,
+  'unknown HeapProfiler method': SAME,
+  'unknown domain': SAME,
+  'method without dot': SAME,
+  'params is an array': SAME,
+  'params is null': NOTYET, // takeHeapSnapshot with params:null
+  'params is a string': SAME,
+  'takeHeapSnapshot reportProgress wrong type': SAME,
+  disable: SAME,
+  'disable twice': SAME,
+  'heap snapshot without enable, no progress': NOTYET,
+  'takeHeapSnapshot captureNumericValue+exposeInternals': NOTYET,
+  'sending a binary frame': {
+    exclude:
+      'node drops the connection without a close frame (1006); heapscope closes with 1003 as RFC 6455 §7.4.1 ' +
+      'asks. Not sent here; hostile.test.js checks the 1003.',
+    notSent: true,
+  },
+};
+
+// ---- malformed-per-connection.json: every case is "same" ---------------------------------------
+// Each case runs on a fresh connection after a valid call ({"id":77}), as recorded. node's
+// spurious second reply `'' wasn't found` is dropped from V8's frames (PEERS.md §3.2); from
+// heapscope it is a failure. The end of a case's replies is found without waiting: a sentinel
+// request ({"id":78}, collectGarbage) follows the malformed frame and its reply closes the case.
+const MALFORMED_EXCLUDED = {}; // label -> reason; none
+
+function notImplemented(method) {
+  return { code: -32000, message: `${method} is not implemented by heapscope yet` };
+}
+
+test('error-cases.jsonl: every recorded case is classified', () => {
+  const labels = loadErrorCases().map((c) => c.label);
+  const unknown = labels.filter((l) => !(l in ERROR_CASES));
+  assert.deepEqual(unknown, [], 'cases in the recording that no table here names');
+  const stale = Object.keys(ERROR_CASES).filter((l) => !labels.includes(l));
+  assert.deepEqual(stale, [], 'table entries that name no recorded case');
+});
+
+test('error-cases.jsonl replayed in order on one connection', async (t) => {
+  const args = ['--stdin', '--churn', '--rounds', '500'];
+  const tg = await startTarget(t, { args });
+  const ws = await wsConnect({ port: tg.port, path: tg.wsPath });
+  const cases = loadErrorCases();
+  let compared = 0;
+  for (const c of cases) {
+    const how = ERROR_CASES[c.label];
+    if (how && how.notSent) continue;
+    await t.test(c.label, async () => {
+      assert.ok(how, `case "${c.label}" is in no table`);
+      for (const s of c.sends) {
+        ws.stash = [];
+        ws.send(s.raw);
+        const expected = c.replies.get(s.msg.id);
+        assert.ok(expected, `the recording has no reply to id ${s.msg.id}`);
+        // Snapshots from V8 take a while and stream megabytes first.
+        const actual = await ws.reply(s.msg.id, 30000);
+        const what = `${c.label}: ${s.raw}`;
+        if (config.isNode || how === SAME) {
+          assertLikeV8(actual, expected, what);
+          compared++;
+        } else if (how === NOTYET) {
+          assertLikeV8(actual, { id: s.msg.id, error: notImplemented(s.msg.method) }, what);
+          compared++;
+        } else {
+          assert.ok('result' in actual || 'error' in actual, `${what}: no answer`);
+        }
+      }
+    });
+  }
+  assert.ok(compared >= 50, `only ${compared} replies compared`);
+  ws.close();
+  await ws.closed;
+  const { checksum } = await tg.finish();
+  assert.equal(checksum, await referenceChecksum(args), 'the target computed something else under the endpoint');
+});
+
+test('malformed-per-connection.json: each frame on a fresh connection', async (t) => {
+  const args = ['--stdin', '--rounds', '200'];
+  const tg = await startTarget(t, { args });
+  const cases = loadMalformed();
+  assert.ok(cases.length >= 20, 'recording has the malformed cases');
+  for (const c of cases) {
+    await t.test(c.label, async () => {
+      assert.ok(!(c.label in MALFORMED_EXCLUDED), MALFORMED_EXCLUDED[c.label]);
+      assert.equal(c.closed, null, 'V8 kept every one of these connections open');
+      const ws = await wsConnect({ port: tg.port, path: tg.wsPath });
+      try {
+        ws.send({ id: 77, method: 'HeapProfiler.enable' });
+        assertLikeV8(await ws.nextJson(), { id: 77, result: {} }, 'the valid call before');
+        const sent = Array.isArray(c.sent) ? c.sent : [c.sent];
+        for (const s of sent) ws.send(s);
+        // collectGarbage, not enable: V8 answers collectGarbage from a later task, so a
+        // sentinel of another kind could overtake the replies it is meant to follow.
+        ws.send({ id: 78, method: 'HeapProfiler.collectGarbage' });
+        // V8's frames after the send, minus node's spurious second reply.
+        const sendAt = c.frames.findIndex((f) => 'send' in f);
+        const expected = c.frames
+          .slice(sendAt + 1)
+          .filter((f) => 'recv' in f)
+          .map((f) => JSON.parse(f.recv))
+          .filter((m) => !isSpuriousNotFound(m));
+        const got = [];
+        for (;;) {
+          const m = await ws.nextJson();
+          if (m.id === 78 && 'result' in m) break;
+          if (config.isNode && isSpuriousNotFound(m)) continue;
+          got.push(m);
+        }
+        assert.equal(got.length, expected.length, `replies: got ${JSON.stringify(got)}, V8 ${JSON.stringify(expected)}`);
+        got.forEach((m, i) => assertLikeV8(m, expected[i], `${c.label} reply ${i + 1}`));
+        assert.equal(ws.closeInfo, null, 'the connection stays open, as with V8');
+      } finally {
+        ws.close();
+        await ws.closed;
+      }
+    });
+  }
+  const { checksum } = await tg.finish();
+  assert.equal(checksum, await referenceChecksum(args), 'the target computed something else under the endpoint');
+});
