@@ -46,6 +46,7 @@ class Target {
     this.lines = []; // every stdout line, in order
     this.cursor = 0; // lines consumed by nextLine()
     this.waiters = [];
+    this.cleanups = []; // run before the kill: clients close while the server is still there
     this.exitInfo = null;
     this.exited = new Promise((resolve) => {
       proc.on('exit', (code, signal) => {
@@ -141,6 +142,10 @@ class Target {
 
   /* Sends one stdin command and returns its answer line. */
   async command(cmd, ms = config.replyTimeoutMs) {
+    if (this.cursor === 0) {
+      const first = await this.nextLine(ms, 'the "start" line');
+      if (!first.startsWith('start ')) throw new Error(`first line should be "start <pid>", not ${JSON.stringify(first)}`);
+    }
     this.proc.stdin.write(`${cmd}\n`);
     return this.nextLine(ms, `the answer to "${cmd}"`);
   }
@@ -158,8 +163,17 @@ class Target {
     return { checksum: done.slice(5), exit: info };
   }
 
-  /* SIGTERM, then SIGKILL if it does not go within 5 s; always reaped. */
+  /* fn runs (bounded to 5 s) when the test ends, before the program is killed. */
+  onCleanup(fn) {
+    this.cleanups.push(fn);
+  }
+
+  /* Cleanups, then SIGTERM, then SIGKILL if it does not go within 5 s; always reaped. */
   async kill() {
+    const cleanups = this.cleanups.splice(0).reverse();
+    for (const fn of cleanups) {
+      await withTimeout(Promise.resolve().then(fn), 5000, 'a cleanup').catch(() => {});
+    }
     if (this.exitInfo) return this.exitInfo;
     this.proc.kill('SIGTERM');
     try {
