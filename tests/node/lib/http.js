@@ -67,8 +67,9 @@ function parse(buf) {
     return h ? h[1] : undefined;
   };
   const cl = header('content-length');
-  const complete = cl !== undefined ? bodyBuf.length >= Number(cl) : false;
   const m = /^HTTP\/\d\.\d (\d{3})/.exec(statusLine);
+  // A 101 ends with its headers; otherwise Content-Length, else the server closing.
+  const complete = m && m[1] === '101' ? true : cl !== undefined ? bodyBuf.length >= Number(cl) : false;
   return {
     raw,
     statusLine,
