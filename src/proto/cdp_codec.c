@@ -314,7 +314,68 @@ json_t *cdp_enc_string(const char *s)
     return j;
 }
 
+/* Does v hold a real that V8 would write as an integer (a request's numbers
+ * are all reals, see cdp_msg.h)? */
+static bool has_integral_real(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_REAL: {
+        json_t *n = cdp_enc_number(json_real_value(v));
+        bool integral = json_is_integer(n);
+        json_decref(n);
+        return integral;
+    }
+    case JSON_OBJECT:
+        for (void *it = json_object_iter((json_t *)v); it;
+             it = json_object_iter_next((json_t *)v, it))
+            if (has_integral_real(json_object_iter_value(it)))
+                return true;
+        return false;
+    case JSON_ARRAY:
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (has_integral_real(json_array_get(v, i)))
+                return true;
+        return false;
+    default:
+        return false;
+    }
+}
+
+/* A copy of v with its numbers written as V8 writes them. */
+static json_t *normalized(const json_t *v)
+{
+    json_t *out;
+    switch (json_typeof(v)) {
+    case JSON_REAL:
+        return cdp_enc_number(json_real_value(v));
+    case JSON_OBJECT:
+        out = json_object();
+        for (void *it = json_object_iter((json_t *)v); out && it;
+             it = json_object_iter_next((json_t *)v, it)) {
+            if (json_object_set_new(out, json_object_iter_key(it),
+                                    normalized(json_object_iter_value(it))) != 0) {
+                json_decref(out);
+                out = NULL;
+            }
+        }
+        return out;
+    case JSON_ARRAY:
+        out = json_array();
+        for (size_t i = 0; out && i < json_array_size(v); i++) {
+            if (json_array_append_new(out, normalized(json_array_get(v, i))) != 0) {
+                json_decref(out);
+                out = NULL;
+            }
+        }
+        return out;
+    default:
+        return json_incref((json_t *)v);
+    }
+}
+
 json_t *cdp_enc_any(const json_t *v)
 {
-    return v ? json_incref((json_t *)v) : json_null();
+    if (!v)
+        return json_null();
+    return has_integral_real(v) ? normalized(v) : json_incref((json_t *)v);
 }

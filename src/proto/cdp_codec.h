@@ -89,6 +89,6 @@ int cdp_dec_array_begin(const json_t *v, size_t pos, cdp_derr *e, size_t *at);
 /* Writers, new references (NULL only when out of memory). */
 json_t *cdp_enc_number(double d);      /* integral within ±2^53: integer, as V8 writes it */
 json_t *cdp_enc_string(const char *s); /* NULL s = ""; invalid UTF-8 bytes become U+FFFD */
-json_t *cdp_enc_any(const json_t *v);  /* NULL = null */
+json_t *cdp_enc_any(const json_t *v);  /* NULL = null; integral reals become integers */
 
 #endif /* HS_CDP_CODEC_H */
