@@ -1,12 +1,15 @@
 /*
  * cli.h — private to the heapscope command: one function per subcommand,
  * each taking the arguments after the subcommand's name and returning the
- * process exit status.
+ * process exit status: 0 success, 1 the program or target failed, 2 a bad
+ * command line (`run` passes the program's own status through).
  */
 #ifndef HS_CLI_H
 #define HS_CLI_H
 
 int hs_cli_run(int argc, char **argv);
+int hs_cli_targets(int argc, char **argv); /* cli_target.c */
+int hs_cli_gc(int argc, char **argv);      /* cli_target.c */
 
 /* Formats n bytes as "1.2 MiB" into buf. */
 const char *hs_cli_bytes(unsigned long long n, char *buf, unsigned long size);

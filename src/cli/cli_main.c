@@ -14,8 +14,17 @@ static void usage(FILE *f)
                "commands:\n"
                "  run [--follow-children] [--summary-file FILE] -- PROGRAM [ARGS...]\n"
                "        run PROGRAM with the heapscope agent preloaded; print a summary at exit\n"
+               "  targets [--json] [--timeout MS] HOST:PORT\n"
+               "        list the DevTools targets at HOST:PORT (id, type, title, WebSocket URL)\n"
+               "  gc --target TARGET [--timeout MS]\n"
+               "        make TARGET collect garbage (HeapProfiler.collectGarbage)\n"
                "  help  show this text\n"
-               "  version\n");
+               "  version\n"
+               "\n"
+               "TARGET is HOST:PORT (the first target there), HOST:PORT/ID-OR-TITLE (the target\n"
+               "with that id, or whose title contains it) or a ws:// URL. HOST is an IPv4\n"
+               "address, [IPv6] or a name. targets and gc exit with 0 on success, 1 when the\n"
+               "target cannot be reached or fails, 2 on a usage error.\n");
 }
 
 int main(int argc, char **argv)
@@ -27,6 +36,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "run"))
         return hs_cli_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "targets"))
+        return hs_cli_targets(argc - 2, argv + 2);
+    if (!strcmp(cmd, "gc"))
+        return hs_cli_gc(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return 0;
