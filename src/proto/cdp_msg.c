@@ -18,14 +18,14 @@
  * After the members: no id → "Message must have integer 'id' property" (no
  * id), no or an empty method → "Message must have string 'method' property".
  *
- * Duplicate keys: V8 transcodes JSON to CBOR keeping every member; a repeated
- * top-level key makes it answer -32700 "CBOR: duplicate map key at position N",
- * while a repeated parameter is simply read twice (the last value stays).
- * jansson keeps the last value of a repeated key, so we behave as V8 does for
- * parameters and take the last value of a repeated top-level key as well
- * rather than refusing the message: a client that repeats "id" still gets an
- * answer it can match. (Rejecting duplicates with JSON_REJECT_DUPLICATES
- * would turn a repeated parameter, which V8 accepts, into a reply without id.)
+ * Duplicate keys: V8 transcodes JSON to CBOR keeping every member. A
+ * repeated top-level key ends the reading at its second occurrence with
+ * -32700 "CBOR: duplicate map key at position N" (with the id if one came
+ * before); a repeated parameter is simply read twice and the last value
+ * stays. We do the same: jansson is asked to refuse repetitions (free on the
+ * normal path); when it does, the top level is re-read from the text in
+ * order (read_repeated_members), and a repetition deeper down keeps the last
+ * value, as jansson does without the check.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,19 +77,154 @@ void cdp_error_method_not_found(cdp_error *e, const char *method)
 
 /* ---- requests (agent side) ---------------------------------------------------- */
 
+/* The reading of a request's members, one at a time in message order. */
+typedef struct reader {
+    bool has_id, params_seen;
+    int64_t id;
+    const char *method;
+    const char *session_id;
+    const json_t *params;
+    const char *fail; /* first error, NULL so far */
+    int fail_code;
+    size_t at;      /* where V8's CBOR form of the message has the current key */
+    char where[80]; /* text of a CBOR-level error */
+} reader;
+
+static void cbor_error(reader *r, const char *what)
+{
+    snprintf(r->where, sizeof r->where, "CBOR: %s at position %zu", what, r->at);
+    r->fail = r->where;
+    r->fail_code = CDP_ERR_PARSE;
+}
+
+/* One member; false once the reading has failed. */
+static bool read_member(reader *r, const char *key, const json_t *v)
+{
+    size_t klen = strlen(key);
+    if (!cdp_is_string8(key, klen)) {
+        cbor_error(r, "invalid map key"); /* V8 wants 7-bit top-level keys */
+        return false;
+    }
+    if (strcmp(key, "id") == 0) {
+        if (r->has_id)
+            cbor_error(r, "duplicate map key");
+        else if (!json_is_number(v) || !cdp_double_is_int32(json_number_value(v)))
+            r->fail = k_id_error;
+        else {
+            r->has_id = true;
+            r->id = (int64_t)json_number_value(v);
+        }
+    } else if (strcmp(key, "method") == 0) {
+        if (r->method && *r->method)
+            cbor_error(r, "duplicate map key");
+        else if (!json_is_string(v) || !cdp_is_string8(json_string_value(v), json_string_length(v)))
+            r->fail = k_method_error;
+        else
+            r->method = json_string_value(v);
+    } else if (strcmp(key, "params") == 0) {
+        if (r->params_seen)
+            cbor_error(r, "duplicate map key");
+        else if (json_is_object(v) || json_is_array(v))
+            r->params = v;
+        else if (!json_is_null(v))
+            r->fail = k_params_error;
+        r->params_seen = true;
+    } else if (strcmp(key, "sessionId") == 0) {
+        if (r->session_id && *r->session_id)
+            cbor_error(r, "duplicate map key");
+        else if (!json_is_string(v) || !cdp_is_string8(json_string_value(v), json_string_length(v)))
+            r->fail = k_session_error;
+        else
+            r->session_id = json_string_value(v);
+    } else {
+        r->fail = k_unknown_error;
+    }
+    r->at += cdp_cbor_string(key, klen) + cdp_cbor_value(v);
+    return r->fail == NULL;
+}
+
+/* The end of a JSON value that starts at s[i] (the text is known to be valid JSON). */
+static size_t value_end(const char *s, size_t n, size_t i)
+{
+    int depth = 0;
+    bool in_string = false;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"') {
+                in_string = false;
+                if (depth == 0)
+                    return i + 1;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return i; /* the end of an enclosing scalar */
+            if (--depth == 0)
+                return i + 1;
+        } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+            return i;
+        }
+    }
+    return n;
+}
+
+static size_t skip_ws(const char *s, size_t n, size_t i)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* jansson folds repeated keys; V8 sees each occurrence. When jansson saw a
+ * repeated key somewhere, read the top-level members from the text itself
+ * (already known to be valid JSON) as V8 does: a repeated top-level key then
+ * ends the reading with V8's CBOR error (read_member sees the second
+ * occurrence). Returns false with r->fail set when the reading fails there
+ * or before, true when the top level is fine and the repetition is nested
+ * (where V8 too reads every occurrence and keeps the last). */
+static bool read_repeated_members(reader *r, const char *s, size_t n)
+{
+    json_t *held = json_array();     /* the values r may point into, until the end */
+    size_t i = skip_ws(s, n, 0) + 1; /* past '{' */
+    while (held && !r->fail) {
+        i = skip_ws(s, n, i);
+        if (i >= n || s[i] == '}')
+            break;
+        size_t kend = value_end(s, n, i);
+        json_t *key = json_loadb(s + i, kend - i, JSON_DECODE_ANY, NULL);
+        i = skip_ws(s, n, kend) + 1; /* past ':' */
+        i = skip_ws(s, n, i);
+        size_t vend = value_end(s, n, i);
+        json_t *val = json_loadb(s + i, vend - i, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+        if (!json_is_string(key) || json_array_append_new(held, val) != 0) {
+            json_decref(key);
+            break; /* out of memory (the text is valid JSON): fall back to jansson's reading */
+        }
+        read_member(r, json_string_value(key), val);
+        json_decref(key);
+        i = skip_ws(s, n, vend);
+        if (i < n && s[i] == ',')
+            i++;
+    }
+    json_decref(held);
+    if (r->fail) /* V8's answer: a repetition, or an error before it (no pointers kept) */
+        return false;
+    *r = (reader){.at = CDP_CBOR_FIRST_MEMBER}; /* nested repetition: read jansson's tree */
+    return true;
+}
+
 int cdp_request_parse(const char *text, size_t len, cdp_request *req, cdp_error *err,
                       bool *reply_id_known, int64_t *reply_id)
 {
-    bool has_id = false;
-    int64_t id = 0;
-    const char *method = NULL;
-    const char *session_id = NULL;
-    const json_t *params = NULL;
-    const char *fail = NULL;
-    int fail_code = CDP_ERR_INVALID_REQUEST;
-    char where[80];
+    reader r = {.at = CDP_CBOR_FIRST_MEMBER};
     json_error_t jerr;
-    json_t *root;
+    json_t *root = NULL;
 
     memset(req, 0, sizeof *req);
     if (reply_id_known)
@@ -97,78 +232,47 @@ int cdp_request_parse(const char *text, size_t len, cdp_request *req, cdp_error 
     if (reply_id)
         *reply_id = 0;
     /* Numbers as doubles: V8 reads every JSON number so (an id of 1.0 is 1). */
-    root = text ? json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &jerr) : NULL;
+    if (text) {
+        root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+        if (!root && json_error_code(&jerr) == json_error_duplicate_key) {
+            root = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &jerr);
+            if (json_is_object(root) && !read_repeated_members(&r, text, len))
+                goto failed;
+        }
+    }
     if (!root || !json_is_object(root)) {
         json_decref(root);
         cdp_error_set(err, CDP_ERR_PARSE, k_invalid_json, NULL);
         return -1;
     }
-
-    /* at: where V8's CBOR form of the message has the current key (only used
-     * in the text of the rare CBOR-level error below). */
-    size_t at = CDP_CBOR_FIRST_MEMBER;
-    for (void *it = json_object_iter(root); it && !fail; it = json_object_iter_next(root, it)) {
-        const char *key = json_object_iter_key(it);
-        const json_t *v = json_object_iter_value(it);
-        size_t klen = strlen(key);
-        if (!cdp_is_string8(key, klen)) {
-            /* V8 wants 7-bit top-level keys; anything else is a CBOR error. */
-            snprintf(where, sizeof where, "CBOR: invalid map key at position %zu", at);
-            fail = where;
-            fail_code = CDP_ERR_PARSE;
-            break;
-        }
-        at += cdp_cbor_string(key, klen);
-        if (strcmp(key, "id") == 0) {
-            if (!json_is_number(v) || !cdp_double_is_int32(json_number_value(v)))
-                fail = k_id_error;
-            else {
-                has_id = true;
-                id = (int64_t)json_number_value(v);
-            }
-        } else if (strcmp(key, "method") == 0) {
-            if (!json_is_string(v) || !cdp_is_string8(json_string_value(v), json_string_length(v)))
-                fail = k_method_error;
-            else
-                method = json_string_value(v);
-        } else if (strcmp(key, "params") == 0) {
-            if (json_is_object(v) || json_is_array(v))
-                params = v;
-            else if (!json_is_null(v))
-                fail = k_params_error;
-        } else if (strcmp(key, "sessionId") == 0) {
-            if (!json_is_string(v) || !cdp_is_string8(json_string_value(v), json_string_length(v)))
-                fail = k_session_error;
-            else
-                session_id = json_string_value(v);
-        } else {
-            fail = k_unknown_error;
-        }
-        at += cdp_cbor_value(v);
-    }
-    if (!fail && !has_id)
-        fail = k_id_error;
-    if (!fail && (!method || !*method))
-        fail = k_method_error;
-    if (fail) {
-        cdp_error_set(err, fail_code, fail, NULL);
-        if (reply_id_known)
-            *reply_id_known = has_id;
-        if (reply_id)
-            *reply_id = has_id ? id : 0;
-        json_decref(root);
-        return -1;
-    }
+    for (void *it = json_object_iter(root); it; it = json_object_iter_next(root, it))
+        if (!read_member(&r, json_object_iter_key(it), json_object_iter_value(it)))
+            goto failed;
+    if (!r.has_id)
+        r.fail = k_id_error;
+    else if (!r.method || !*r.method)
+        r.fail = k_method_error;
+    if (r.fail)
+        goto failed;
     req->root = root;
-    req->id = id;
-    req->method = method;
-    req->params = params;
-    req->session_id = session_id;
+    req->id = r.id;
+    req->method = r.method;
+    req->params = r.params;
+    req->session_id = r.session_id;
     if (reply_id_known)
         *reply_id_known = true;
     if (reply_id)
-        *reply_id = id;
+        *reply_id = r.id;
     return 0;
+
+failed:
+    cdp_error_set(err, r.fail_code ? r.fail_code : CDP_ERR_INVALID_REQUEST, r.fail, NULL);
+    if (reply_id_known)
+        *reply_id_known = r.has_id;
+    if (reply_id)
+        *reply_id = r.has_id ? r.id : 0;
+    json_decref(root);
+    return -1;
 }
 
 void cdp_request_release(cdp_request *req)

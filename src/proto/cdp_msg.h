@@ -57,8 +57,8 @@ typedef struct cdp_request {
  * carries the id only if a valid "id" came before the offending property.
  * Numbers are read as V8 reads them, as doubles: every number in
  * req->params is a JSON real (use the generated decoders, which accept both).
- * Duplicate keys: the last one wins (V8 keeps the last value of a duplicated
- * parameter too); V8 would reject a duplicated top-level key, see cdp_msg.c.
+ * Duplicate keys as V8: a repeated top-level key is -32700 "CBOR: duplicate
+ * map key at position N"; a repeated parameter keeps its last value.
  * reply_id_known and reply_id may be NULL. */
 int cdp_request_parse(const char *text, size_t len, cdp_request *req, cdp_error *err,
                       bool *reply_id_known, int64_t *reply_id);

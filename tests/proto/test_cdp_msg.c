@@ -161,11 +161,57 @@ static void test_request_members(void **state)
     /* No text at all. */
     assert_int_equal(cdp_request_parse(NULL, 0, &req, &err, NULL, NULL), -1);
     assert_int_equal(err.code, -32700);
+}
 
-    /* A repeated key keeps its last value (see cdp_msg.c). */
-    static const char dup[] = "{\"id\":1,\"id\":2,\"method\":\"A.b\"}";
-    assert_int_equal(cdp_request_parse(dup, strlen(dup), &req, &err, NULL, NULL), 0);
-    assert_int_equal(req.id, 2);
+/* Repeated keys, as V8 reads them: at the top level an error at the second
+ * occurrence, in the parameters the last value. */
+static void test_duplicates(void **state)
+{
+    (void)state;
+    static const framing_case dups[] = {
+        {"{\"id\":1,\"id\":2,\"method\":\"A.b\"}", -32700, "CBOR: duplicate map key at position 12",
+         true, 1},
+        {"{\"id\":1,\"\\u0069d\":2,\"method\":\"A.b\"}", -32700,
+         "CBOR: duplicate map key at position 12", true, 1},
+        {"{\"method\":\"A.b\",\"id\":3,\"method\":\"A.c\"}", -32700,
+         "CBOR: duplicate map key at position 23", true, 3},
+        {"{\"method\":\"A.b\",\"method\":\"A.c\",\"id\":3}", -32700,
+         "CBOR: duplicate map key at position 19", false, 0},
+        {"{\"id\":1,\"method\":\"A.b\",\"params\":{},\"params\":null}", -32700,
+         "CBOR: duplicate map key at position 39", true, 1},
+        {"{\"id\":1,\"method\":\"A.b\",\"sessionId\":\"s\",\"sessionId\":\"t\"}", -32700,
+         "CBOR: duplicate map key at position 35", true, 1},
+        /* An error before the repetition is the answer. */
+        {"{\"id\":\"x\",\"id\":1,\"method\":\"A.b\"}", -32600, k_id, false, 0},
+        {"{\"id\":1,\"x\":1,\"x\":2,\"method\":\"A.b\"}", -32600, k_other, true, 1},
+    };
+    for (size_t i = 0; i < sizeof dups / sizeof dups[0]; i++) {
+        const framing_case *c = &dups[i];
+        cdp_request req;
+        cdp_error err;
+        bool known;
+        int64_t id;
+        assert_int_equal(cdp_request_parse(c->text, strlen(c->text), &req, &err, &known, &id), -1);
+        assert_int_equal(err.code, c->code);
+        if (strcmp(err.message, c->message) != 0)
+            fail_msg("%s: %s", c->text, err.message);
+        assert_int_equal(known, c->has_id);
+        assert_int_equal(id, c->id);
+    }
+
+    /* Nested repetitions: the last value, as V8 (and jansson) keep it; strings holding
+     * braces, quotes and commas do not confuse the re-reading of the top level. */
+    static const char nested[] = "{\"id\":4,\"method\":\"HeapProfiler.takeHeapSnapshot\","
+                                 "\"params\":{\"s\":\"}\\\"{,[\",\"reportProgress\":false,"
+                                 "\"reportProgress\":true},\"sessionId\":\"a\"}";
+    cdp_request req;
+    cdp_error err;
+    assert_int_equal(cdp_request_parse(nested, strlen(nested), &req, &err, NULL, NULL), 0);
+    assert_int_equal(req.id, 4);
+    assert_string_equal(req.session_id, "a");
+    cdp_heap_profiler_take_heap_snapshot_params p;
+    assert_int_equal(cdp_heap_profiler_take_heap_snapshot_params_decode(req.params, &p, &err), 0);
+    assert_true(p.has_report_progress && p.report_progress);
     cdp_request_release(&req);
 }
 
@@ -401,12 +447,15 @@ static void test_mutations(void **state)
         "\"id\":1,\"children\":[]},\"samples\":[]}}}",
         "{\"id\":1,\"error\":{\"code\":-32602,\"message\":\"m\",\"data\":\"d\"}}",
         "{\"method\":\"HeapProfiler.heapStatsUpdate\",\"params\":{\"statsUpdate\":[1,2,3]}}",
+        "{\"id\":1,\"method\":\"A.b\",\"params\":{\"a\":\"{[\\\"\",\"a\":[{}]},\"id\":2}",
+        "{\"id\":1,\"method\":\"A.b\",\"params\":{\"q\":{\"z\":1,\"z\":[2]}},\"x\":0}",
     };
+    const size_t nseeds = sizeof seeds / sizeof seeds[0];
     static const char alphabet[] = "{}[]\":,0123456789-.eE\\u truefalsnl\x80\xc3\xa9";
     uint32_t rng = 0x12345678u;
     char buf[512];
-    for (int round = 0; round < 4000; round++) {
-        const char *seed = seeds[round % 4];
+    for (int round = 0; round < 6000; round++) {
+        const char *seed = seeds[(size_t)round % nseeds];
         size_t n = strlen(seed);
         memcpy(buf, seed, n);
         int edits = 1 + round % 4;
@@ -467,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_incoming),
         cmocka_unit_test(test_incoming_garbage),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_duplicates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
