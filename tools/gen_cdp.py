@@ -356,7 +356,7 @@ const cdp_method_desc *cdp_method_find(const char *name);
 /* Decodes (and frees) the parameters of method id, as the agent must before it
  * runs a command: 0, or -1 with *err as V8 would answer. A method without
  * parameters accepts anything, as V8 does (it never reads them). */
-int cdp_params_check(cdp_method_id id, const json_t *params, cdp_error *err);
+int cdp_method_check_params(cdp_method_id id, const json_t *params, cdp_error *err);
 """)
         h.append("typedef enum cdp_event_id {")
         for q, dom, ev, es in self.m.events:
@@ -650,7 +650,7 @@ extern const size_t cdp_protocol_json_len;
     return NULL;
 }
 """)
-        c.append("int cdp_params_check(cdp_method_id id, const json_t *params, cdp_error *err)")
+        c.append("int cdp_method_check_params(cdp_method_id id, const json_t *params, cdp_error *err)")
         c.append("{")
         c.append("    switch (id) {")
         for q, dom, cmd, ps, rs in self.m.methods:

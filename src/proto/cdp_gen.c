@@ -2311,7 +2311,7 @@ const cdp_method_desc *cdp_method_find(const char *name)
     return NULL;
 }
 
-int cdp_params_check(cdp_method_id id, const json_t *params, cdp_error *err)
+int cdp_method_check_params(cdp_method_id id, const json_t *params, cdp_error *err)
 {
     switch (id) {
     case CDP_M_HEAP_PROFILER_ADD_INSPECTED_HEAP_OBJECT: {

@@ -495,7 +495,7 @@ const cdp_method_desc *cdp_method_find(const char *name);
 /* Decodes (and frees) the parameters of method id, as the agent must before it
  * runs a command: 0, or -1 with *err as V8 would answer. A method without
  * parameters accepts anything, as V8 does (it never reads them). */
-int cdp_params_check(cdp_method_id id, const json_t *params, cdp_error *err);
+int cdp_method_check_params(cdp_method_id id, const json_t *params, cdp_error *err);
 
 typedef enum cdp_event_id {
     CDP_EV_HEAP_PROFILER_ADD_HEAP_SNAPSHOT_CHUNK,

@@ -455,7 +455,7 @@ static void expect_params_error(const char *method, const char *text, const char
         assert_non_null(j);
     cdp_error err;
     memset(&err, 0, sizeof err);
-    if (cdp_params_check(d->id, j, &err) != -1)
+    if (cdp_method_check_params(d->id, j, &err) != -1)
         fail_msg("%s %s accepted", method, text);
     assert_int_equal(err.code, -32602);
     assert_string_equal(err.message, "Invalid parameters");
@@ -471,7 +471,7 @@ static void expect_params_ok(const char *method, const char *text)
     assert_non_null(d);
     json_t *j = text ? json_loads(text, JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY, NULL) : NULL;
     cdp_error err;
-    if (cdp_params_check(d->id, j, &err) != 0)
+    if (cdp_method_check_params(d->id, j, &err) != 0)
         fail_msg("%s %s: %s", method, text, err.data);
     json_decref(j);
 }

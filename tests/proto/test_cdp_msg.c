@@ -484,7 +484,7 @@ static void test_mutations(void **state)
         memset(&err, 0, sizeof err);
         if (cdp_request_parse(buf, n, &req, &err, NULL, NULL) == 0) {
             const cdp_method_desc *d = cdp_method_find(req.method);
-            if (d && cdp_params_check(d->id, req.params, &err) != 0)
+            if (d && cdp_method_check_params(d->id, req.params, &err) != 0)
                 assert_int_equal(err.code, -32602);
             cdp_request_release(&req);
         } else {

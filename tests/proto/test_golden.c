@@ -43,7 +43,7 @@ static void pipeline(const char *text, reply *r)
     if (!d) {
         cdp_error_method_not_found(&r->err, req.method);
         r->is_error = true;
-    } else if (cdp_params_check(d->id, req.params, &r->err) != 0) {
+    } else if (cdp_method_check_params(d->id, req.params, &r->err) != 0) {
         r->is_error = true;
     }
     cdp_request_release(&req);
