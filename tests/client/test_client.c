@@ -92,6 +92,15 @@ static void test_list_targets(void **state)
     assert_null(l.items);
     assert_int_equal(l.count, 0);
 
+    /* A name: resolved, and each of its addresses tried (::1 may refuse first). */
+    char by_name[64];
+    snprintf(by_name, sizeof by_name, "localhost:%d", g_node.port);
+    rc = hs_client_list_targets(c, by_name, &l);
+    if (rc != 0)
+        fail_msg("%s: %s", by_name, hs_client_last_error(c));
+    assert_int_equal(l.count, 1);
+    assert_string_equal(l.items[0].id, g_node.id);
+    hs_target_list_free(&l);
     hs_version_info v;
     assert_int_equal(hs_client_version(c, g_node.hostport, &v), 0);
     assert_non_null(v.browser);
