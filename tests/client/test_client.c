@@ -544,6 +544,11 @@ static void test_refused(void **state)
     assert_int_equal(hs_client_connect(c, hp), -ECONNREFUSED);
     assert_true(test_now_ms() - t0 < 1000);
     assert_null(hs_client_ws_url(c));
+    /* [IPv6]:PORT is understood (the outcome depends on the machine's IPv6). */
+    snprintf(hp, sizeof hp, "[::1]:%d", port);
+    int rc = hs_client_list_targets(c, hp, &l);
+    assert_true(rc < 0 && rc != HS_E_INVAL);
+    assert_contains(hs_client_last_error(c), hp);
     hs_client_free(c);
 }
 
