@@ -66,7 +66,7 @@ HS_API int hs_client_new(const hs_client_options *opt, hs_client **out);
 HS_API void hs_client_free(hs_client *c);
 
 /* The last failure of any function of c, as a sentence without a trailing newline
- * (e.g. "connection refused by 127.0.0.1:9 (is the target running?)", or for a
+ * (e.g. "connection refused by 127.0.0.1:9 (is the target running, on this port?)", or for a
  * protocol error "-32000 V8 sampling heap profiler was not started."). "" if none
  * yet. Valid until the next call on c. */
 HS_API const char *hs_client_last_error(const hs_client *c);
