@@ -357,6 +357,8 @@ const cdp_method_desc *cdp_method_find(const char *name);
  * runs a command: 0, or -1 with *err as V8 would answer. A method without
  * parameters accepts anything, as V8 does (it never reads them). */
 int cdp_method_check_params(cdp_method_id id, const json_t *params, cdp_error *err);
+/* The same for the result of method id (0 for a method without returns). */
+int cdp_method_check_returns(cdp_method_id id, const json_t *result, cdp_error *err);
 """)
         h.append("typedef enum cdp_event_id {")
         for q, dom, ev, es in self.m.events:
@@ -368,6 +370,9 @@ int cdp_method_check_params(cdp_method_id id, const json_t *params, cdp_error *e
 extern const char *const cdp_event_names[CDP_EV__COUNT];
 /* The cdp_event_id of name, or -1. */
 int cdp_event_find(const char *name);
+/* Decodes (and frees) the parameters of event id: 0, or -1 with *err
+ * (0 for an event without parameters). */
+int cdp_event_check_params(cdp_event_id id, const json_t *params, cdp_error *err);
 
 /* The body served at /json/protocol: {"version":{…},"domains":[Runtime, HeapProfiler]}. */
 extern const char cdp_protocol_json[];
@@ -650,24 +655,35 @@ extern const size_t cdp_protocol_json_len;
     return NULL;
 }
 """)
-        c.append("int cdp_method_check_params(cdp_method_id id, const json_t *params, cdp_error *err)")
-        c.append("{")
-        c.append("    switch (id) {")
-        for q, dom, cmd, ps, rs in self.m.methods:
-            if not ps:
-                continue
-            c.append("    case CDP_M_%s_%s: {" % (upper(dom), upper(cmd["name"])))
-            c.append("        %s p;" % ps.cname)
-            c.append("        if (%s_decode(params, &p, err) != 0)" % ps.cname)
-            c.append("            return -1;")
-            c.append("        %s_free(&p);" % ps.cname)
+        def checker(signature, cases):
+            c.append(signature)
+            c.append("{")
+            c.append("    switch (id) {")
+            for label, st in cases:
+                if not st:
+                    continue
+                c.append("    case %s: {" % label)
+                c.append("        %s v;" % st.cname)
+                c.append("        if (%s_decode(j, &v, err) != 0)" % st.cname)
+                c.append("            return -1;")
+                c.append("        %s_free(&v);" % st.cname)
+                c.append("        return 0;")
+                c.append("    }")
+            c.append("    default:")
             c.append("        return 0;")
             c.append("    }")
-        c.append("    default:")
-        c.append("        return 0;")
-        c.append("    }")
-        c.append("}")
-        c.append("")
+            c.append("}")
+            c.append("")
+
+        checker("int cdp_method_check_params(cdp_method_id id, const json_t *j, cdp_error *err)",
+                [("CDP_M_%s_%s" % (upper(dom), upper(cmd["name"])), ps)
+                 for q, dom, cmd, ps, rs in self.m.methods])
+        checker("int cdp_method_check_returns(cdp_method_id id, const json_t *j, cdp_error *err)",
+                [("CDP_M_%s_%s" % (upper(dom), upper(cmd["name"])), rs)
+                 for q, dom, cmd, ps, rs in self.m.methods])
+        checker("int cdp_event_check_params(cdp_event_id id, const json_t *j, cdp_error *err)",
+                [("CDP_EV_%s_%s" % (upper(dom), upper(ev["name"])), es)
+                 for q, dom, ev, es in self.m.events])
         c.append("const char *const cdp_event_names[CDP_EV__COUNT] = {")
         for q, dom, ev, es in self.m.events:
             c.append("    \"%s\"," % q)

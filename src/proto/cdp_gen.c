@@ -2311,56 +2311,142 @@ const cdp_method_desc *cdp_method_find(const char *name)
     return NULL;
 }
 
-int cdp_method_check_params(cdp_method_id id, const json_t *params, cdp_error *err)
+int cdp_method_check_params(cdp_method_id id, const json_t *j, cdp_error *err)
 {
     switch (id) {
     case CDP_M_HEAP_PROFILER_ADD_INSPECTED_HEAP_OBJECT: {
-        cdp_heap_profiler_add_inspected_heap_object_params p;
-        if (cdp_heap_profiler_add_inspected_heap_object_params_decode(params, &p, err) != 0)
+        cdp_heap_profiler_add_inspected_heap_object_params v;
+        if (cdp_heap_profiler_add_inspected_heap_object_params_decode(j, &v, err) != 0)
             return -1;
-        cdp_heap_profiler_add_inspected_heap_object_params_free(&p);
+        cdp_heap_profiler_add_inspected_heap_object_params_free(&v);
         return 0;
     }
     case CDP_M_HEAP_PROFILER_GET_HEAP_OBJECT_ID: {
-        cdp_heap_profiler_get_heap_object_id_params p;
-        if (cdp_heap_profiler_get_heap_object_id_params_decode(params, &p, err) != 0)
+        cdp_heap_profiler_get_heap_object_id_params v;
+        if (cdp_heap_profiler_get_heap_object_id_params_decode(j, &v, err) != 0)
             return -1;
-        cdp_heap_profiler_get_heap_object_id_params_free(&p);
+        cdp_heap_profiler_get_heap_object_id_params_free(&v);
         return 0;
     }
     case CDP_M_HEAP_PROFILER_GET_OBJECT_BY_HEAP_OBJECT_ID: {
-        cdp_heap_profiler_get_object_by_heap_object_id_params p;
-        if (cdp_heap_profiler_get_object_by_heap_object_id_params_decode(params, &p, err) != 0)
+        cdp_heap_profiler_get_object_by_heap_object_id_params v;
+        if (cdp_heap_profiler_get_object_by_heap_object_id_params_decode(j, &v, err) != 0)
             return -1;
-        cdp_heap_profiler_get_object_by_heap_object_id_params_free(&p);
+        cdp_heap_profiler_get_object_by_heap_object_id_params_free(&v);
         return 0;
     }
     case CDP_M_HEAP_PROFILER_START_SAMPLING: {
-        cdp_heap_profiler_start_sampling_params p;
-        if (cdp_heap_profiler_start_sampling_params_decode(params, &p, err) != 0)
+        cdp_heap_profiler_start_sampling_params v;
+        if (cdp_heap_profiler_start_sampling_params_decode(j, &v, err) != 0)
             return -1;
-        cdp_heap_profiler_start_sampling_params_free(&p);
+        cdp_heap_profiler_start_sampling_params_free(&v);
         return 0;
     }
     case CDP_M_HEAP_PROFILER_START_TRACKING_HEAP_OBJECTS: {
-        cdp_heap_profiler_start_tracking_heap_objects_params p;
-        if (cdp_heap_profiler_start_tracking_heap_objects_params_decode(params, &p, err) != 0)
+        cdp_heap_profiler_start_tracking_heap_objects_params v;
+        if (cdp_heap_profiler_start_tracking_heap_objects_params_decode(j, &v, err) != 0)
             return -1;
-        cdp_heap_profiler_start_tracking_heap_objects_params_free(&p);
+        cdp_heap_profiler_start_tracking_heap_objects_params_free(&v);
         return 0;
     }
     case CDP_M_HEAP_PROFILER_STOP_TRACKING_HEAP_OBJECTS: {
-        cdp_heap_profiler_stop_tracking_heap_objects_params p;
-        if (cdp_heap_profiler_stop_tracking_heap_objects_params_decode(params, &p, err) != 0)
+        cdp_heap_profiler_stop_tracking_heap_objects_params v;
+        if (cdp_heap_profiler_stop_tracking_heap_objects_params_decode(j, &v, err) != 0)
             return -1;
-        cdp_heap_profiler_stop_tracking_heap_objects_params_free(&p);
+        cdp_heap_profiler_stop_tracking_heap_objects_params_free(&v);
         return 0;
     }
     case CDP_M_HEAP_PROFILER_TAKE_HEAP_SNAPSHOT: {
-        cdp_heap_profiler_take_heap_snapshot_params p;
-        if (cdp_heap_profiler_take_heap_snapshot_params_decode(params, &p, err) != 0)
+        cdp_heap_profiler_take_heap_snapshot_params v;
+        if (cdp_heap_profiler_take_heap_snapshot_params_decode(j, &v, err) != 0)
             return -1;
-        cdp_heap_profiler_take_heap_snapshot_params_free(&p);
+        cdp_heap_profiler_take_heap_snapshot_params_free(&v);
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+int cdp_method_check_returns(cdp_method_id id, const json_t *j, cdp_error *err)
+{
+    switch (id) {
+    case CDP_M_HEAP_PROFILER_GET_HEAP_OBJECT_ID: {
+        cdp_heap_profiler_get_heap_object_id_returns v;
+        if (cdp_heap_profiler_get_heap_object_id_returns_decode(j, &v, err) != 0)
+            return -1;
+        cdp_heap_profiler_get_heap_object_id_returns_free(&v);
+        return 0;
+    }
+    case CDP_M_HEAP_PROFILER_GET_OBJECT_BY_HEAP_OBJECT_ID: {
+        cdp_heap_profiler_get_object_by_heap_object_id_returns v;
+        if (cdp_heap_profiler_get_object_by_heap_object_id_returns_decode(j, &v, err) != 0)
+            return -1;
+        cdp_heap_profiler_get_object_by_heap_object_id_returns_free(&v);
+        return 0;
+    }
+    case CDP_M_HEAP_PROFILER_GET_SAMPLING_PROFILE: {
+        cdp_heap_profiler_get_sampling_profile_returns v;
+        if (cdp_heap_profiler_get_sampling_profile_returns_decode(j, &v, err) != 0)
+            return -1;
+        cdp_heap_profiler_get_sampling_profile_returns_free(&v);
+        return 0;
+    }
+    case CDP_M_HEAP_PROFILER_STOP_SAMPLING: {
+        cdp_heap_profiler_stop_sampling_returns v;
+        if (cdp_heap_profiler_stop_sampling_returns_decode(j, &v, err) != 0)
+            return -1;
+        cdp_heap_profiler_stop_sampling_returns_free(&v);
+        return 0;
+    }
+    case CDP_M_RUNTIME_GET_HEAP_USAGE: {
+        cdp_runtime_get_heap_usage_returns v;
+        if (cdp_runtime_get_heap_usage_returns_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_get_heap_usage_returns_free(&v);
+        return 0;
+    }
+    case CDP_M_RUNTIME_GET_ISOLATE_ID: {
+        cdp_runtime_get_isolate_id_returns v;
+        if (cdp_runtime_get_isolate_id_returns_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_get_isolate_id_returns_free(&v);
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+int cdp_event_check_params(cdp_event_id id, const json_t *j, cdp_error *err)
+{
+    switch (id) {
+    case CDP_EV_HEAP_PROFILER_ADD_HEAP_SNAPSHOT_CHUNK: {
+        cdp_heap_profiler_add_heap_snapshot_chunk_event v;
+        if (cdp_heap_profiler_add_heap_snapshot_chunk_event_decode(j, &v, err) != 0)
+            return -1;
+        cdp_heap_profiler_add_heap_snapshot_chunk_event_free(&v);
+        return 0;
+    }
+    case CDP_EV_HEAP_PROFILER_HEAP_STATS_UPDATE: {
+        cdp_heap_profiler_heap_stats_update_event v;
+        if (cdp_heap_profiler_heap_stats_update_event_decode(j, &v, err) != 0)
+            return -1;
+        cdp_heap_profiler_heap_stats_update_event_free(&v);
+        return 0;
+    }
+    case CDP_EV_HEAP_PROFILER_LAST_SEEN_OBJECT_ID: {
+        cdp_heap_profiler_last_seen_object_id_event v;
+        if (cdp_heap_profiler_last_seen_object_id_event_decode(j, &v, err) != 0)
+            return -1;
+        cdp_heap_profiler_last_seen_object_id_event_free(&v);
+        return 0;
+    }
+    case CDP_EV_HEAP_PROFILER_REPORT_HEAP_SNAPSHOT_PROGRESS: {
+        cdp_heap_profiler_report_heap_snapshot_progress_event v;
+        if (cdp_heap_profiler_report_heap_snapshot_progress_event_decode(j, &v, err) != 0)
+            return -1;
+        cdp_heap_profiler_report_heap_snapshot_progress_event_free(&v);
         return 0;
     }
     default:

@@ -496,6 +496,8 @@ const cdp_method_desc *cdp_method_find(const char *name);
  * runs a command: 0, or -1 with *err as V8 would answer. A method without
  * parameters accepts anything, as V8 does (it never reads them). */
 int cdp_method_check_params(cdp_method_id id, const json_t *params, cdp_error *err);
+/* The same for the result of method id (0 for a method without returns). */
+int cdp_method_check_returns(cdp_method_id id, const json_t *result, cdp_error *err);
 
 typedef enum cdp_event_id {
     CDP_EV_HEAP_PROFILER_ADD_HEAP_SNAPSHOT_CHUNK,
@@ -510,6 +512,9 @@ typedef enum cdp_event_id {
 extern const char *const cdp_event_names[CDP_EV__COUNT];
 /* The cdp_event_id of name, or -1. */
 int cdp_event_find(const char *name);
+/* Decodes (and frees) the parameters of event id: 0, or -1 with *err
+ * (0 for an event without parameters). */
+int cdp_event_check_params(cdp_event_id id, const json_t *params, cdp_error *err);
 
 /* The body served at /json/protocol: {"version":{…},"domains":[Runtime, HeapProfiler]}. */
 extern const char cdp_protocol_json[];

@@ -6,7 +6,10 @@
  * Where V8 answered with a framing or parameter error (-32700, -32600,
  * -32601, -32602), ours must have the same code, message, id (or none) and
  * data up to " at position"; where V8 ran the command (a result, or a -32000
- * of the domain), the protocol layer must let it through.
+ * of the domain), the protocol layer must let it through. Then the client
+ * side: every HeapProfiler/Runtime request, result and event of the recorded
+ * sessions (main-flow, DevTools' Memory panel) must decode, and the recorded
+ * .heapprofile files must decode and encode back to the same bytes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -218,6 +221,157 @@ static void test_malformed_per_connection(void **state)
     assert_true(t.passed >= 7);
 }
 
+static json_t *load_jsonl(const char *name)
+{
+    char *path = path_in(name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    json_t *rows = json_array();
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    while ((got = getline(&line, &cap, f)) > 0) {
+        json_error_t je;
+        json_t *row = json_loadb(line, (size_t)got, 0, &je);
+        if (!row)
+            fail_msg("%s: bad line: %s", path, je.text);
+        json_array_append_new(rows, row);
+    }
+    free(line);
+    fclose(f);
+    free(path);
+    return rows;
+}
+
+typedef struct traffic {
+    int params, results, events;
+} traffic;
+
+static bool dir_is(const json_t *row, const char *a, const char *b)
+{
+    const char *d = json_string_value(json_object_get(row, "dir"));
+    return d && (strcmp(d, a) == 0 || strcmp(d, b) == 0);
+}
+
+/* Every request, result and event of a recorded session that belongs to our
+ * domains decodes (what heapscope's client reads from node, and what the
+ * agent reads from DevTools). */
+static void decode_traffic(const char *name, traffic *t)
+{
+    json_t *rows = load_jsonl(name);
+    size_t n = json_array_size(rows);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *row = json_array_get(rows, i);
+        const json_t *msg = json_object_get(row, "msg");
+        const char *method = json_string_value(json_object_get(msg, "method"));
+        cdp_error err;
+        if (method && dir_is(row, "send", "c2s")) {
+            const cdp_method_desc *d = cdp_method_find(method);
+            if (!d)
+                continue;
+            if (cdp_method_check_params(d->id, json_object_get(msg, "params"), &err) != 0)
+                fail_msg("%s: %s params: %s", name, method, err.data);
+            t->params++;
+            /* Its answer: the same id on the same connection. */
+            const json_t *id = json_object_get(msg, "id");
+            const json_t *conn = json_object_get(row, "conn");
+            for (size_t k = i + 1; k < n; k++) {
+                const json_t *r = json_array_get(rows, k);
+                const json_t *rm = json_object_get(r, "msg");
+                if (!dir_is(r, "recv", "s2c") || !json_equal(json_object_get(rm, "id"), id) ||
+                    (conn && !json_equal(json_object_get(r, "conn"), conn)))
+                    continue;
+                const json_t *result = json_object_get(rm, "result");
+                if (result) {
+                    if (cdp_method_check_returns(d->id, result, &err) != 0)
+                        fail_msg("%s: %s result: %s", name, method, err.data);
+                    t->results++;
+                }
+                break;
+            }
+        } else if (method && dir_is(row, "recv", "s2c")) {
+            int ev = cdp_event_find(method);
+            if (ev < 0)
+                continue;
+            if (cdp_event_check_params((cdp_event_id)ev, json_object_get(msg, "params"), &err) != 0)
+                fail_msg("%s: %s: %s", name, method, err.data);
+            t->events++;
+        }
+    }
+    json_decref(rows);
+}
+
+static void test_recorded_traffic(void **state)
+{
+    (void)state;
+    traffic t = {0, 0, 0};
+    decode_traffic("main-flow.jsonl", &t);
+    print_message("main-flow: %d requests, %d results, %d events decoded\n", t.params, t.results,
+                  t.events);
+    /* 14 HeapProfiler requests, their 14 results, 130 events (progress, chunks, stats). */
+    assert_true(t.params >= 14 && t.results >= 14 && t.events >= 130);
+    traffic d = {0, 0, 0};
+    decode_traffic("devtools-frontend-memory-panel.jsonl", &d);
+    print_message("memory panel: %d requests, %d results, %d events decoded\n", d.params, d.results,
+                  d.events);
+    /* 18 requests (Runtime ones included), 17 results (one -32000), 210 events. */
+    assert_true(d.params >= 18 && d.results >= 17 && d.events >= 210);
+    traffic o = {0, 0, 0};
+    decode_traffic("devtools-frontend-heapprofiler-only.jsonl", &o);
+    print_message("HeapProfiler-only proxy: %d requests, %d results, %d events decoded\n", o.params,
+                  o.results, o.events);
+    /* Runtime.* is answered by the proxy itself there: 36 requests, 14 results. */
+    assert_true(o.params >= 36 && o.results >= 14 && o.events >= 406);
+}
+
+/* V8's SamplingHeapProfile files: decoded and encoded again, byte for byte. */
+static void test_heapprofiles(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "sampling-getSamplingProfile.heapprofile",
+        "sampling-stopSampling.heapprofile",
+        "sampling-with-gc-flags.heapprofile",
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *path = path_in(files[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            fail_msg("cannot open %s", path);
+        char *text = NULL;
+        size_t cap = 0;
+        ssize_t got = getdelim(&text, &cap, '\0', f);
+        fclose(f);
+        assert_true(got > 0);
+        while (got > 0 && (text[got - 1] == '\n' || text[got - 1] == '\r'))
+            text[--got] = '\0';
+        json_error_t je;
+        json_t *j = json_loadb(text, (size_t)got, 0, &je);
+        if (!j)
+            fail_msg("%s: %s", path, je.text);
+        cdp_heap_profiler_sampling_heap_profile p;
+        cdp_error err;
+        if (cdp_heap_profiler_sampling_heap_profile_decode(j, &p, &err) != 0)
+            fail_msg("%s: %s", path, err.data);
+        assert_true(p.has_samples && p.samples_count > 0);
+        assert_true(p.head.has_id);
+        assert_int_equal(p.head.id, 1);
+        assert_string_equal(p.head.call_frame.function_name, "(root)");
+        json_t *again = cdp_heap_profiler_sampling_heap_profile_encode(&p);
+        char *out = json_dumps(again, JSON_COMPACT);
+        assert_non_null(out);
+        if (strcmp(out, text) != 0)
+            fail_msg("%s is not written back as V8 wrote it", path);
+        free(out);
+        json_decref(again);
+        cdp_heap_profiler_sampling_heap_profile_free(&p);
+        json_decref(j);
+        free(text);
+        free(path);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -228,6 +382,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_cases),
         cmocka_unit_test(test_malformed_per_connection),
+        cmocka_unit_test(test_recorded_traffic),
+        cmocka_unit_test(test_heapprofiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
