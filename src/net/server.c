@@ -521,10 +521,15 @@ static size_t ws_queued(const hs_session *c)
     return c->ws ? wslay_event_get_queued_msg_length(c->ws) : 0;
 }
 
-static bool ws_can_read(const hs_session *c)
+/* In hs_server_run, input waits while the session's answers are above
+ * read_pause (backpressure). hs_server_drain produces no answers from input,
+ * only buffers it (bounded by HS_LIMIT_PENDING_IN) and answers pings, so it
+ * reads regardless of the queue: a ping must not wait for a whole snapshot. */
+static bool ws_can_read(const hs_session *c, bool draining)
 {
     return c->st == CS_WS && !c->closing && !c->guard_bad && wslay_event_want_read(c->ws) &&
-           ws_queued(c) <= c->srv->lim.read_pause && c->pend_bytes <= HS_LIMIT_PENDING_IN;
+           (draining || ws_queued(c) <= c->srv->lim.read_pause) &&
+           c->pend_bytes <= HS_LIMIT_PENDING_IN;
 }
 
 static bool ws_wants_write(const hs_session *c)
@@ -577,7 +582,7 @@ static void ws_read(hs_session *c)
 }
 
 /* Socket I/O for one session: no callbacks, safe inside hs_server_drain. */
-static void ws_service(hs_session *c, short revents)
+static void ws_service(hs_session *c, short revents, bool draining)
 {
     if (c->st != CS_WS)
         return;
@@ -585,7 +590,7 @@ static void ws_service(hs_session *c, short revents)
         conn_kill(c);
         return;
     }
-    if ((revents & (POLLIN | POLLHUP)) && ws_can_read(c)) {
+    if ((revents & (POLLIN | POLLHUP)) && ws_can_read(c, draining)) {
         ws_read(c);
         if (c->st != CS_WS)
             return;
@@ -636,7 +641,7 @@ static int ws_start(hs_session *c, const char *accept)
     c->opened = true;
     if (srv->cb.session_open)
         srv->cb.session_open(srv->ud, c);
-    if (c->st == CS_WS && c->in && ws_can_read(c))
+    if (c->st == CS_WS && c->in && ws_can_read(c, false))
         ws_read(c);
     ws_flush(c);
     return 0;
@@ -1072,7 +1077,7 @@ int hs_server_run(hs_server *srv)
         for (hs_session *c = srv->head; c; c = c->next) {
             /* Frames that came with the upgrade request, and answers queued
              * by the last callbacks: handle them before sleeping. */
-            if (c->st == CS_WS && c->in && ws_can_read(c))
+            if (c->st == CS_WS && c->in && ws_can_read(c, false))
                 ws_read(c);
             if (ws_wants_write(c))
                 ws_flush(c);
@@ -1086,7 +1091,7 @@ int hs_server_run(hs_server *srv)
                 ev = POLLOUT;
                 break;
             case CS_WS:
-                if (ws_can_read(c))
+                if (ws_can_read(c, false))
                     ev |= POLLIN;
                 if (ws_wants_write(c))
                     ev |= POLLOUT;
@@ -1148,7 +1153,7 @@ int hs_server_run(hs_server *srv)
                 break;
             }
             case CS_WS:
-                ws_service(c, re);
+                ws_service(c, re, false);
                 break;
             case CS_LINGER: {
                 char sink[4096];
@@ -1208,12 +1213,17 @@ int hs_server_drain(hs_server *srv, hs_session *s, size_t below, int timeout_ms)
         for (hs_session *c = srv->head; c; c = c->next) {
             if (c->st != CS_WS)
                 continue;
+            /* Read without waiting for poll to say so: while the socket takes
+             * everything the producer queues this loop may never poll, and a
+             * ping must not wait for the end of the stream. */
+            if (ws_can_read(c, true))
+                ws_read(c);
             if (ws_wants_write(c))
                 ws_flush(c);
             if (c->st != CS_WS)
                 continue;
             short ev = 0;
-            if (ws_can_read(c))
+            if (ws_can_read(c, true))
                 ev |= POLLIN;
             if (ws_wants_write(c))
                 ev |= POLLOUT;
@@ -1239,7 +1249,7 @@ int hs_server_drain(hs_server *srv, hs_session *s, size_t below, int timeout_ms)
             if (!srv->dpconn[i])
                 drain_eventfd(srv);
             else
-                ws_service(srv->dpconn[i], re);
+                ws_service(srv->dpconn[i], re, true);
         }
     }
 }
