@@ -56,6 +56,12 @@
  * or less and MUST NOT be fragmented." Enforced by wslay and by ws_guard.c. */
 #define HS_LIMIT_WS_CONTROL 125u
 
+/* Frames in one fragmented message. wslay keeps one allocation per frame
+ * until the message is complete, so 1 MiB sent as 1-byte fragments would cost
+ * tens of MiB; 4096 lets a client fragment a full-size message into 256-byte
+ * pieces. Over it: close 1009, as for a message too big to process. */
+#define HS_LIMIT_WS_FRAGMENTS 4096u
+
 /* Output queued on one session and not yet taken by the socket. A heap
  * snapshot is streamed in chunks by a producer that waits (hs_server_drain)
  * for the queue to go down, so only output the server pushes on its own can

@@ -66,6 +66,8 @@ typedef struct hs__ws_guard {
     unsigned have;         /* header bytes seen */
     unsigned need;         /* header bytes this frame has (2 until known) */
     uint64_t payload_left; /* payload bytes to skip before the next header */
+    uint32_t frags;        /* data frames of the message being received */
+    uint16_t code;         /* after a violation: the close code it calls for */
 } hs__ws_guard;
 
 void hs__ws_guard_init(hs__ws_guard *g);
@@ -74,7 +76,8 @@ void hs__ws_guard_init(hs__ws_guard *g);
  * be handed on; if that is less than n, *bad is set: the byte at the returned
  * offset completes a header that violates RFC 6455 (a control frame longer
  * than 125 bytes or fragmented, a close frame with a 1-byte body, a length
- * not in its minimal form or with the top bit set). */
+ * not in its minimal form or with the top bit set: g->code 1002) or starts
+ * fragment number HS_LIMIT_WS_FRAGMENTS + 1 of a message (g->code 1009). */
 size_t hs__ws_guard_scan(hs__ws_guard *g, const uint8_t *p, size_t n, bool *bad);
 
 #endif

@@ -71,7 +71,7 @@ struct hs_session {
     /* WebSocket */
     wslay_event_context_ptr ws;
     hs__ws_guard guard;
-    bool guard_bad; /* a header ws_guard rejects was seen: close 1002 */
+    bool guard_bad; /* a header ws_guard rejects was seen: close guard.code */
     bool opened;    /* session_open was called: session_closed is owed */
     bool closing;   /* a close frame is queued or was received: no delivery */
     bool io_err;    /* EOF or a socket error seen by a wslay callback */
@@ -110,6 +110,9 @@ struct hs_server {
     struct pollfd *dpfd; /* hs_server_drain's, which may run inside a callback
                             made while hs_server_run walks its own */
     hs_session **dpconn;
+
+    const hs_session *drain_s; /* the session hs_server_drain works for */
+    size_t drain_cap;          /* its queue level up to which it reads */
 
     timer *timers;
     size_t ntimers, cap_timers;
@@ -523,13 +526,19 @@ static size_t ws_queued(const hs_session *c)
 
 /* In hs_server_run, input waits while the session's answers are above
  * read_pause (backpressure). hs_server_drain produces no answers from input,
- * only buffers it (bounded by HS_LIMIT_PENDING_IN) and answers pings, so it
- * reads regardless of the queue: a ping must not wait for a whole snapshot. */
+ * only buffers it (bounded by HS_LIMIT_PENDING_IN) and answers pings; for the
+ * session it drains it reads as long as the queue is within read_pause of
+ * where it stood when the drain began, so that a ping is not held up by a
+ * whole snapshot while a ping flood still cannot grow the queue without
+ * bound. */
 static bool ws_can_read(const hs_session *c, bool draining)
 {
+    const hs_server *srv = c->srv;
+    size_t cap = srv->lim.read_pause;
+    if (draining && c == srv->drain_s)
+        cap = srv->drain_cap;
     return c->st == CS_WS && !c->closing && !c->guard_bad && wslay_event_want_read(c->ws) &&
-           (draining || ws_queued(c) <= c->srv->lim.read_pause) &&
-           c->pend_bytes <= HS_LIMIT_PENDING_IN;
+           ws_queued(c) <= cap && c->pend_bytes <= HS_LIMIT_PENDING_IN;
 }
 
 static bool ws_wants_write(const hs_session *c)
@@ -572,7 +581,7 @@ static void ws_read(hs_session *c)
         return;
     }
     if (c->guard_bad && !wslay_event_get_close_sent(c->ws)) {
-        wslay_event_queue_close(c->ws, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
+        wslay_event_queue_close(c->ws, c->guard.code, NULL, 0);
         wslay_event_shutdown_read(c->ws);
     }
     /* wslay stops reading once it has queued a close (a protocol error, 1007,
@@ -1186,10 +1195,8 @@ int hs_server_run(hs_server *srv)
     return rc;
 }
 
-int hs_server_drain(hs_server *srv, hs_session *s, size_t below, int timeout_ms)
+static int drain_loop(hs_server *srv, hs_session *s, size_t below, int timeout_ms)
 {
-    if (!srv || !s)
-        return -EINVAL;
     uint64_t last_written = s->written;
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now_ms() + (uint64_t)timeout_ms;
     for (;;) {
@@ -1252,6 +1259,20 @@ int hs_server_drain(hs_server *srv, hs_session *s, size_t below, int timeout_ms)
                 ws_service(srv->dpconn[i], re, true);
         }
     }
+}
+
+int hs_server_drain(hs_server *srv, hs_session *s, size_t below, int timeout_ms)
+{
+    if (!srv || !s)
+        return -EINVAL;
+    const hs_session *saved_s = srv->drain_s;
+    size_t saved_cap = srv->drain_cap;
+    srv->drain_s = s;
+    srv->drain_cap = ws_queued(s) + srv->lim.read_pause;
+    int rc = drain_loop(srv, s, below, timeout_ms);
+    srv->drain_s = saved_s;
+    srv->drain_cap = saved_cap;
+    return rc;
 }
 
 /* ---- sessions ---------------------------------------------------------------------------- */

@@ -2,7 +2,8 @@
  * ws_guard.c — follows the frame boundaries of a client's byte stream just
  * far enough to catch the header violations that wslay 1.1.1 rejects in its
  * frame layer, where it answers with a close frame without a status code
- * instead of 1002. Everything else about frames (masking, opcodes, reserved
+ * instead of 1002, and bounds the number of fragments of a message (wslay
+ * allocates per fragment). Everything else about frames (masking, opcodes, reserved
  * bits, fragmentation order, UTF-8, close codes, message size) is left to
  * wslay, whose event layer answers with the right code. No I/O, no state
  * beyond the current header.
@@ -32,6 +33,13 @@ static bool header_ok(hs__ws_guard *g)
         /* §5.5.1: a close body, if any, "MUST" start with a 2-byte code. */
         if (op == 0x8u && len7 == 1)
             return false;
+        if (!(op & 0x8u)) {
+            g->frags = op == 0 ? g->frags + 1 : 1;
+            if (g->frags > HS_LIMIT_WS_FRAGMENTS) {
+                g->code = 1009;
+                return false;
+            }
+        }
         g->need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((g->hdr[1] & 0x80u) ? 4 : 0);
     }
     if (g->have == 4 && len7 == 126) {
@@ -76,6 +84,8 @@ size_t hs__ws_guard_scan(hs__ws_guard *g, const uint8_t *p, size_t n, bool *bad)
         }
         g->hdr[g->have++] = p[i];
         if (!header_ok(g)) {
+            if (!g->code)
+                g->code = 1002;
             *bad = true;
             return i;
         }

@@ -305,12 +305,31 @@ static void test_too_big(void **state)
     for (int i = 0; i < 5; i++)
         n += t_frame_build(f + n, i == 4, 0, i ? 0 : 1, p, 1000, true);
     expect_violation(t, f, n, 1009);
+    /* 4096 fragments make a message; the 4097th closes with 1009. */
+    uint8_t *many = malloc(4097 * 7);
+    for (int extra = 0; extra <= 1; extra++) {
+        int frags = 4096 + extra;
+        n = 0;
+        for (int i = 0; i < frags; i++)
+            n += t_frame_build(many + n, i == frags - 1, 0, i ? 0 : 1, "z", 1, true);
+        if (extra) {
+            expect_violation(t, many, n, 1009);
+        } else {
+            fd = open_ws(t);
+            assert_true(t_send(fd, many, n));
+            memset(p, 'z', 4096);
+            p[4096] = 0;
+            assert_true(t_ws_expect_text(fd, p));
+            close(fd);
+        }
+    }
+    free(many);
     /* A header announcing 2^40 bytes is refused at its first payload bytes. */
     uint8_t huge[] = {0x81, 0x80 | 127, 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 3, 4, 'a', 'b'};
     expect_violation(t, huge, sizeof(huge), 1009);
     free(p);
     free(f);
-    assert_int_equal(tsrv_get(t, &t->messages), 1);
+    assert_int_equal(tsrv_get(t, &t->messages), 2);
 }
 
 /* ws_guard.c on its own: frame boundaries are followed across chunks. */
