@@ -77,7 +77,8 @@ hs_server *hs_server_new(const hs_server_limits *lim, const hs_server_callbacks 
 /* Binds host:port and listens. port 0 = ephemeral. If port is taken, tries
  * port+1 … port+tries-1, then an ephemeral port (tries <= 1: port, then
  * ephemeral). host may be an IPv4 or IPv6 literal ("::1") or a name, which is
- * resolved (the first address that can be bound is used); NULL = 127.0.0.1.
+ * resolved with getaddrinfo, which may block on DNS (the first address that
+ * can be bound is used); NULL or "" = 127.0.0.1. SO_REUSEADDR is set.
  * Returns the bound port, or -errno (-EALREADY if already listening,
  * HS_E_RESOLVE if the name does not resolve). */
 int hs_server_listen(hs_server *srv, const char *host, int port, int tries);
