@@ -53,6 +53,7 @@ static void cb_open(void *ud, hs_session *s)
 {
     tsrv *t = ud;
     hs_session_set_user(s, t);
+    t->live = s;
     bump(t, &t->opened);
 }
 
@@ -61,6 +62,8 @@ static void cb_closed(void *ud, hs_session *s)
     tsrv *t = ud;
     if (hs_session_user(s) != t)
         abort(); /* the pointer set at open must come back */
+    if (t->live == s)
+        t->live = NULL;
     bump(t, &t->closed);
 }
 
@@ -81,6 +84,13 @@ static void note_queued(tsrv *t, hs_session *s)
         pthread_cond_broadcast(&t->cv);
     }
     pthread_mutex_unlock(&t->mu);
+}
+
+void tsrv_sample_queue(void *ud)
+{
+    tsrv *t = ud;
+    if (t->live)
+        note_queued(t, t->live);
 }
 
 /* "stream N SIZE TIMEOUT": N messages of SIZE bytes ("<seq> xxxx…"), waiting

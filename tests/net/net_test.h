@@ -39,6 +39,8 @@ typedef struct tsrv {
     int timer_events[8];
     int ntimer_events;
     int timer_ticks;
+    hs_session *live; /* the last session opened, while it is open */
+    int aux_done;     /* for a test's own client threads */
 } tsrv;
 
 /* Starts a server on 127.0.0.1:<ephemeral> in a thread. lim may be NULL.
@@ -49,6 +51,10 @@ tsrv *tsrv_start(const hs_server_limits *lim, void (*before_run)(tsrv *));
 tsrv *tsrv_start_on(const char *host, const hs_server_limits *lim, void (*before_run)(tsrv *));
 /* hs_server_stop from this thread, join, free. Returns hs_server_run's value. */
 int tsrv_stop(tsrv *t);
+/* A repeating timer (add it in before_run) that records the queue of
+ * t->live into max_queued / over_mark, for output the test cannot see being
+ * queued (pongs). */
+void tsrv_sample_queue(void *ud);
 /* Waits until *counter >= n (read under t->mu). */
 bool tsrv_wait(tsrv *t, const int *counter, int n, int timeout_ms);
 int tsrv_get(tsrv *t, const int *counter);

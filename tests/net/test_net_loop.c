@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hs_limits.h"
 #include "net_test.h"
 
 /* ---- timers ---- */
@@ -297,6 +298,78 @@ static void test_slow_reader(void **state)
     assert_int_equal(tsrv_stop(t), 0);
 }
 
+/* Pings from a client that does not read the pongs: the pongs count as
+ * queued output, so reading pauses for them too. */
+#define PING_N 300000
+#define PING_PAUSE (64 * 1024)
+
+static void add_sampler(tsrv *t)
+{
+    assert_true(hs_server_timer_add(t->srv, 1, true, tsrv_sample_queue, t) > 0);
+}
+
+struct ping_arg {
+    int fd;
+    tsrv *t;
+};
+
+static void *ping_sender(void *arg)
+{
+    struct ping_arg *pa = arg;
+    uint8_t payload[125], fr[125 + 14];
+    memset(payload, 'P', sizeof(payload));
+    size_t n = t_frame_build(fr, true, 0, 9, payload, sizeof(payload), true);
+    long ok = 1;
+    for (int i = 0; i < PING_N && ok; i++)
+        for (int tries = 0; tries < 6 && !(ok = t_send(pa->fd, fr, n)); tries++)
+            ;
+    pthread_mutex_lock(&pa->t->mu);
+    pa->t->aux_done++;
+    pthread_cond_broadcast(&pa->t->cv);
+    pthread_mutex_unlock(&pa->t->mu);
+    return (void *)ok;
+}
+
+static void test_ping_flood(void **state)
+{
+    (void)state;
+    hs_server_limits lim = {.read_pause = PING_PAUSE};
+    tsrv *t = tsrv_start(&lim, add_sampler);
+    pthread_mutex_lock(&t->mu);
+    t->queued_mark = PING_PAUSE;
+    pthread_mutex_unlock(&t->mu);
+    struct ping_arg pa = {t_ws_handshake(t_connect_small(t->port, 32768)), t};
+    assert_true(pa.fd >= 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, ping_sender, &pa), 0);
+    assert_true(tsrv_wait(t, &t->over_mark, 1, T_WAIT_MS));
+    /* 39 MB of pings (more than the largest TCP buffers, tcp_rmem's 32 MiB
+     * maximum included) cannot all be taken while nobody reads the pongs:
+     * the sender must still be stuck a second later (were reading not
+     * paused, it would be done in milliseconds and the queue huge). */
+    assert_false(tsrv_wait(t, &t->aux_done, 1, 1000));
+    int b = t_ws_connect(t->port);
+    assert_true(b >= 0);
+    assert_true(t_ws_text(b, "other client"));
+    assert_true(t_ws_expect_text(b, "other client"));
+    /* Every ping is answered once A reads. */
+    for (int i = 0; i < PING_N; i++) {
+        t_frame f;
+        assert_true(t_ws_recv(pa.fd, &f, T_WAIT_MS));
+        assert_int_equal(f.opcode, 10);
+        assert_int_equal(f.len, 125);
+        t_frame_free(&f);
+    }
+    void *ok;
+    pthread_join(th, &ok);
+    assert_true(ok != NULL);
+    /* Checked between read turns: above the mark by at most one turn. */
+    assert_true(t->max_queued <= PING_PAUSE + HS_LIMIT_READ_TURN);
+    close(pa.fd);
+    close(b);
+    assert_int_equal(tsrv_stop(t), 0);
+}
+
 static void test_out_queue_limit(void **state)
 {
     (void)state;
@@ -437,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_drain_stream),
         cmocka_unit_test(test_drain_gone_and_timeout),
         cmocka_unit_test(test_slow_reader),
+        cmocka_unit_test(test_ping_flood),
         cmocka_unit_test(test_out_queue_limit),
         cmocka_unit_test(test_listen),
         cmocka_unit_test(test_abandon_after_fork),
