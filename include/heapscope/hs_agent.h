@@ -5,11 +5,12 @@
  * then starts itself. A program may instead link libheapscope.so and start it
  * itself: the malloc family is interposed as soon as the library is loaded
  * (linking it is enough for every block to be tracked), and hs_agent_start()
- * turns on what a preloaded agent does on its own (the exit summary; later the
- * DevTools endpoint).
+ * turns on what a preloaded agent does on its own: the DevTools endpoint (a
+ * service thread listening on HEAPSCOPE_LISTEN, default 127.0.0.1:9229) and
+ * the exit summary.
  *
  * All functions are thread-safe and may be called before main(). None of them
- * allocates on the caller's behalf.
+ * allocates on the caller's behalf (the agent's own memory is never tracked).
  */
 #ifndef HEAPSCOPE_HS_AGENT_H
 #define HEAPSCOPE_HS_AGENT_H
@@ -43,10 +44,14 @@ typedef struct hs_agent_block {
                         frame outside allocator wrappers); 0 if unknown */
 } hs_agent_block;
 
-/* Starts the agent's services. Idempotent. Returns HS_OK. */
+/* Starts the agent's services: listens, prints "heapscope: DevTools listening
+ * on ws://HOST:PORT/ID" on stderr and starts the service thread. Idempotent.
+ * Returns HS_OK even when it cannot listen (it says so on stderr: the program
+ * runs on, tracked, without an endpoint). */
 HS_API int hs_agent_start(void);
 
-/* Stops what hs_agent_start() started; tracking goes on. Returns HS_OK. */
+/* Stops what hs_agent_start() started (closes the endpoint and its sessions);
+ * tracking goes on. Returns HS_OK. */
 HS_API int hs_agent_stop(void);
 
 /* Fills *out. Returns HS_OK, or HS_E_INVAL if out is NULL. */

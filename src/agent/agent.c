@@ -56,6 +56,8 @@ static void atfork_child(void)
 {
     if (!hs__config.follow_children)
         reporting = 0;
+    /* The service thread stays in the parent; so do its connections. */
+    hs__service_after_fork_child();
     if (fork_guard_was)
         return;
     hs__registry_thaw_child();
@@ -162,8 +164,14 @@ __attribute__((constructor(101))) static void agent_load(void)
     int autostart = hs__config.autostart < 0 ? preloaded() : hs__config.autostart;
     if (hs__config.verbose)
         hs__config_print(2);
-    if (autostart)
+    if (autostart) {
         hs_agent_start();
+        if (hs__config.wait) {
+            hs__service_wait_for_debugger();
+            /* Once: a program this one execs into does not wait again. */
+            unsetenv("HEAPSCOPE_WAIT");
+        }
+    }
 }
 
 static void write_summary(void)
@@ -204,19 +212,27 @@ __attribute__((destructor(101))) static void agent_unload(void)
 {
     if (atomic_load(&started) && reporting)
         write_summary();
+    if (reporting)
+        hs__service_stop();
 }
 
 /* ---- public API ------------------------------------------------------------- */
 
 int hs_agent_start(void)
 {
-    atomic_store(&started, 1);
+    if (atomic_exchange(&started, 1))
+        return HS_OK;
+    /* Without an endpoint the agent still tracks and reports: a failure to
+     * listen is printed, not fatal. */
+    hs__service_start();
     return HS_OK;
 }
 
 int hs_agent_stop(void)
 {
-    atomic_store(&started, 0);
+    if (!atomic_exchange(&started, 0))
+        return HS_OK;
+    hs__service_stop();
     return HS_OK;
 }
 

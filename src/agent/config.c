@@ -25,6 +25,12 @@ enum kind { K_BOOL, K_INT, K_STR };
       "allocation wrappers, comma-separated globs over symbol names; '+' = the defaults, "         \
       "'+a,b' = defaults and a, b; empty = none")                                                  \
     X(UNWIND_DEPTH, K_INT, "32", "frames examined to step out of wrappers (0-64; 0 = off)")        \
+    X(LISTEN, K_STR, "127.0.0.1:9229",                                                             \
+      "DevTools endpoint: HOST:PORT, [V6]:PORT, PORT or HOST; port 0 = any free one; a busy "      \
+      "port moves to the next free one; 'off' = none")                                             \
+    X(WAIT, K_BOOL, "0",                                                                           \
+      "hold the program before main until a client sends "                                         \
+      "Runtime.runIfWaitingForDebugger")                                                           \
     X(PID, K_INT, "",                                                                              \
       "the pid of the process to profile (set by heapscope run); other processes "                 \
       "that load the agent only forward to the real allocator")
@@ -66,6 +72,8 @@ void hs__config_load(void)
     if (sum && strlen(sum) < sizeof(c->summary))
         strcpy(c->summary, sum);
     c->wrappers = getenv("HEAPSCOPE_WRAPPERS");
+    c->listen = getenv("HEAPSCOPE_LISTEN");
+    c->wait = parse_bool(getenv("HEAPSCOPE_WAIT"), 0);
     const char *pid = getenv("HEAPSCOPE_PID");
     c->owner_pid = 0;
     if (pid && *pid) {
@@ -89,6 +97,10 @@ static const char *current(const char *name)
         return c->autostart < 0 ? "auto" : c->autostart ? "1" : "0";
     if (!strcmp(name, "WRAPPERS"))
         return c->wrappers ? c->wrappers : "+";
+    if (!strcmp(name, "LISTEN"))
+        return c->listen ? c->listen : "127.0.0.1:9229";
+    if (!strcmp(name, "WAIT"))
+        return c->wait ? "1" : "0";
     if (!strcmp(name, "PID")) {
         snprintf(buf, sizeof(buf), "%ld", c->owner_pid);
         return buf;

@@ -7,6 +7,9 @@
  * The agent is found next to this executable (bin/../lib/libheapscope.so, the
  * layout of both the build tree and an installation) unless HEAPSCOPE_AGENT
  * names it. Children are profiled only with --follow-children.
+ *
+ * The agent serves the DevTools endpoint and prints its URL on stderr
+ * itself; --listen and --wait only pass HEAPSCOPE_LISTEN and HEAPSCOPE_WAIT.
  */
 #include <errno.h>
 #include <limits.h>
@@ -127,8 +130,8 @@ static int absolute_path(const char *path, char *out, size_t size)
 
 int hs_cli_run(int argc, char **argv)
 {
-    int follow = 0;
-    const char *summary_file = NULL;
+    int follow = 0, wait = 0;
+    const char *summary_file = NULL, *listen = NULL;
     int i = 0;
     for (; i < argc; i++) {
         if (!strcmp(argv[i], "--")) {
@@ -138,6 +141,10 @@ int hs_cli_run(int argc, char **argv)
             follow = 1;
         } else if (!strcmp(argv[i], "--summary-file") && i + 1 < argc) {
             summary_file = argv[++i];
+        } else if (!strcmp(argv[i], "--listen") && i + 1 < argc) {
+            listen = argv[++i];
+        } else if (!strcmp(argv[i], "--wait")) {
+            wait = 1;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "heapscope run: unknown option '%s'\n", argv[i]);
             return 2;
@@ -146,8 +153,8 @@ int hs_cli_run(int argc, char **argv)
         }
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: heapscope run [--follow-children] [--summary-file FILE] -- "
-                        "PROGRAM [ARGS...]\n");
+        fprintf(stderr, "usage: heapscope run [--follow-children] [--summary-file FILE] "
+                        "[--listen HOST:PORT|off] [--wait] -- PROGRAM [ARGS...]\n");
         return 2;
     }
     char **prog_argv = argv + i;
@@ -218,6 +225,10 @@ int hs_cli_run(int argc, char **argv)
         setenv("HEAPSCOPE_SUMMARY", summary, 1);
         /* Start whatever the library file is called. */
         setenv("HEAPSCOPE_AUTOSTART", "1", 1);
+        if (listen)
+            setenv("HEAPSCOPE_LISTEN", listen, 1);
+        if (wait)
+            setenv("HEAPSCOPE_WAIT", "1", 1);
         /* The process to profile is this one, whatever it execs into;
          * the agent leaves processes with another pid alone. */
         char pidbuf[24];

@@ -17,6 +17,9 @@
 #                           HEAPSCOPE_SUMMARY=S HS_COUNTER_OUT=C PROGRAM ARGS
 #       The counter is first so that it sees exactly the calls the program
 #       makes; the agent sees the same calls, forwarded by the counter.
+#       HEAPSCOPE_LISTEN=off: the service thread's own allocations would
+#       reach the counter too (it is first in the search order).
+#       Run (c) keeps the endpoint on: it must not disturb the program.
 #   (c) the CLI:            heapscope run --summary-file S2 -- PROGRAM ARGS
 #
 # Checks (each failure is reported; exit 0 only if none failed):
@@ -86,7 +89,7 @@ d=${WORKDIR:-${TMPDIR:-/tmp}}/run_compare.$name
 rm -rf "$d" && mkdir -p "$d" || exit 2
 
 # Nothing of an outer profiler or counter may leak into the runs.
-unset LD_PRELOAD HEAPSCOPE_SUMMARY HS_COUNTER_OUT
+unset LD_PRELOAD HEAPSCOPE_SUMMARY HS_COUNTER_OUT HEAPSCOPE_LISTEN
 
 failures=0
 fail() {
@@ -106,6 +109,7 @@ C=$d/b.counter
 # A subshell that execs the program keeps its pid: $! is the top pid.
 (
     export LD_PRELOAD="$HS_COUNTER:$HS_AGENT" HEAPSCOPE_SUMMARY="$S" HS_COUNTER_OUT="$C"
+    export HEAPSCOPE_LISTEN=off
     exec "$@"
 ) <"$stdin_file" >"$d/b.out" 2>"$d/b.err" &
 pid_b=$!
@@ -114,7 +118,7 @@ rc_b=$?
 
 S2=$d/c.summary
 : >"$S2"
-"$HEAPSCOPE_BIN" run --summary-file "$S2" -- "$@" <"$stdin_file" >"$d/c.out" 2>"$d/c.err"
+HEAPSCOPE_LISTEN=127.0.0.1:0 "$HEAPSCOPE_BIN" run --summary-file "$S2" -- "$@" <"$stdin_file" >"$d/c.out" 2>"$d/c.err"
 rc_c=$?
 
 # ---- exit status, stdout, stderr --------------------------------------------

@@ -408,10 +408,14 @@ static void test_reset_ids(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_insert_lookup_remove), cmocka_unit_test(test_interior_across_windows),
-        cmocka_unit_test(test_overflow_blocks),      cmocka_unit_test(test_stale_replacement),
-        cmocka_unit_test(test_dense_window),         cmocka_unit_test(test_foreach_and_freeze),
-        cmocka_unit_test(test_ids_and_realloc),      cmocka_unit_test(test_concurrent_mutation),
+        cmocka_unit_test(test_insert_lookup_remove),
+        cmocka_unit_test(test_interior_across_windows),
+        cmocka_unit_test(test_overflow_blocks),
+        cmocka_unit_test(test_stale_replacement),
+        cmocka_unit_test(test_dense_window),
+        cmocka_unit_test(test_foreach_and_freeze),
+        cmocka_unit_test(test_ids_and_realloc),
+        cmocka_unit_test(test_concurrent_mutation),
         cmocka_unit_test(test_reset_ids), /* last: renumbers every block */
     };
     return cmocka_run_group_tests(tests, setup, NULL);

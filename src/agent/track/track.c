@@ -145,4 +145,3 @@ void hs__track_realloc_end(int had_old, const hs_block *old, void *q, size_t siz
     }
     live_delta((int64_t)size - (int64_t)old->size);
 }
-

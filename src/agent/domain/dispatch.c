@@ -1,0 +1,188 @@
+/*
+ * dispatch.c — CDP sessions on the service thread: a WebSocket message in,
+ * a reply (and events) out. It owns the JSON-RPC rules as V8 applies them
+ * (framing errors, -32601 for what is not served, -32602 for bad params
+ * before any handler runs) and the life of sessions and calls; the meaning of
+ * each method is the domain files'.
+ *
+ * Errors raised by handlers become JSON-RPC errors here and nowhere else.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdp_gen.h"
+#include "cdp_msg.h"
+#include "domain.h"
+
+struct hs_call {
+    hs_cdp_session *s;
+    int64_t id;
+    char *session_id; /* echoed in the reply when the request had one */
+};
+
+static hs_server *server;
+
+void hs__domain_init(hs_server *srv)
+{
+    server = srv;
+}
+
+static void session_free_if_done(hs_cdp_session *s)
+{
+    if (s->closed && s->calls_pending == 0)
+        free(s);
+}
+
+static void send_text(hs_cdp_session *s, char *text, size_t len)
+{
+    if (text && s && !s->closed)
+        hs_session_send_text(s->ws, text, len);
+    free(text);
+}
+
+/* ---- sessions ------------------------------------------------------------------ */
+
+void hs__domain_session_open(void *ud, hs_session *ws)
+{
+    (void)ud;
+    hs_cdp_session *s = calloc(1, sizeof(*s));
+    if (!s) {
+        hs_session_close(ws, 1011, "out of memory");
+        return;
+    }
+    s->ws = ws;
+    hs_session_set_user(ws, s);
+}
+
+void hs__domain_session_closed(void *ud, hs_session *ws)
+{
+    (void)ud;
+    hs_cdp_session *s = hs_session_user(ws);
+    if (!s)
+        return;
+    hs__heap_profiler_session_closed(s);
+    s->closed = true;
+    s->ws = NULL;
+    session_free_if_done(s);
+}
+
+void hs__session_event(hs_cdp_session *s, const char *method, json_t *params)
+{
+    if (!s || s->closed) {
+        json_decref(params);
+        return;
+    }
+    size_t len = 0;
+    char *text = cdp_format_event(method, params, NULL, &len);
+    send_text(s, text, len);
+}
+
+/* ---- calls -------------------------------------------------------------------- */
+
+static void call_finish(hs_call *c, char *text, size_t len)
+{
+    hs_cdp_session *s = c->s;
+    send_text(s, text, len);
+    s->calls_pending--;
+    free(c->session_id);
+    free(c);
+    session_free_if_done(s);
+}
+
+void hs__call_ok(hs_call *c, json_t *result)
+{
+    size_t len = 0;
+    char *text = cdp_format_result(c->id, result, c->session_id, &len);
+    call_finish(c, text, len);
+}
+
+static void call_error_full(hs_call *c, const cdp_error *err)
+{
+    size_t len = 0;
+    char *text = cdp_format_error(true, c->id, err, c->session_id, &len);
+    call_finish(c, text, len);
+}
+
+void hs__call_error(hs_call *c, int code, const char *message)
+{
+    cdp_error err;
+    cdp_error_set(&err, code, message, NULL);
+    call_error_full(c, &err);
+}
+
+hs_cdp_session *hs__call_session(const hs_call *c)
+{
+    return c->s->closed ? NULL : c->s;
+}
+
+/* ---- dispatch ------------------------------------------------------------------- */
+
+static hs_handler_fn find_handler(const char *method)
+{
+    const hs_handler *tables[] = {hs__heap_profiler_handlers, hs__runtime_handlers};
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+        for (const hs_handler *h = tables[t]; h->method; h++)
+            if (!strcmp(h->method, method))
+                return h->fn;
+    return NULL;
+}
+
+/* V8 deserialises the params of a known command before it runs it, so bad
+ * params are a -32602 even for a command that would then fail. */
+static int check_params(const cdp_method_desc *d, const json_t *params, cdp_error *err)
+{
+    return d ? cdp_method_check_params(d->id, params, err) : 0;
+}
+
+static void not_implemented(hs_call *c, const char *method)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s is not implemented by heapscope yet", method);
+    hs__call_error(c, -32000, msg);
+}
+
+void hs__domain_session_message(void *ud, hs_session *ws, const char *text, size_t len)
+{
+    (void)ud;
+    hs_cdp_session *s = hs_session_user(ws);
+    if (!s)
+        return;
+    cdp_request req;
+    cdp_error err;
+    bool has_id = false;
+    int64_t rid = 0;
+    if (cdp_request_parse(text, len, &req, &err, &has_id, &rid) < 0) {
+        size_t olen = 0;
+        char *out = cdp_format_error(has_id, rid, &err, NULL, &olen);
+        send_text(s, out, olen);
+        return;
+    }
+    hs_call *c = calloc(1, sizeof(*c));
+    if (!c) {
+        cdp_error_set(&err, -32603, "Internal error", NULL);
+        size_t olen = 0;
+        send_text(s, cdp_format_error(true, req.id, &err, NULL, &olen), olen);
+        cdp_request_release(&req);
+        return;
+    }
+    c->s = s;
+    c->id = req.id;
+    c->session_id = req.session_id ? strdup(req.session_id) : NULL;
+    s->calls_pending++;
+
+    const cdp_method_desc *d = cdp_method_find(req.method);
+    hs_handler_fn fn = find_handler(req.method);
+    bool heap_profiler = d && !strcmp(d->domain, "HeapProfiler");
+    if (!fn && !heap_profiler) {
+        cdp_error_method_not_found(&err, req.method);
+        call_error_full(c, &err);
+    } else if (check_params(d, req.params, &err) < 0) {
+        call_error_full(c, &err);
+    } else if (!fn) {
+        not_implemented(c, req.method);
+    } else {
+        fn(c, req.params);
+    }
+    cdp_request_release(&req);
+}

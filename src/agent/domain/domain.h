@@ -1,0 +1,59 @@
+/*
+ * domain.h — private to the agent: the CDP sessions and the handlers of the
+ * domains the agent serves (HeapProfiler, a little of Runtime). Everything
+ * here runs on the service thread only.
+ *
+ * A handler receives a call and must finish it exactly once, with
+ * hs__call_ok or hs__call_error — at once, or later for an asynchronous
+ * command (it then keeps the hs_call, which stays valid after the session
+ * closes: replies to a closed session are dropped).
+ */
+#ifndef HS_AGENT_DOMAIN_H
+#define HS_AGENT_DOMAIN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hs_server.h"
+
+typedef struct hs_cdp_session hs_cdp_session;
+typedef struct hs_call hs_call;
+
+/* The service's server; its callbacks for sessions. */
+void hs__domain_init(hs_server *srv);
+void hs__domain_session_open(void *ud, hs_session *s);
+void hs__domain_session_message(void *ud, hs_session *s, const char *text, size_t len);
+void hs__domain_session_closed(void *ud, hs_session *s);
+
+/* Finishing a call; both free it. result is stolen (NULL = {}). */
+void hs__call_ok(hs_call *c, json_t *result);
+void hs__call_error(hs_call *c, int code, const char *message);
+/* The session a call came from, NULL once it has closed. */
+hs_cdp_session *hs__call_session(const hs_call *c);
+
+/* Sends an event to one session; params stolen (NULL = no params). */
+void hs__session_event(hs_cdp_session *s, const char *method, json_t *params);
+
+/* State every session has; the domains keep what is theirs here. */
+struct hs_cdp_session {
+    hs_session *ws;
+    bool heap_profiler_enabled;
+    bool runtime_enabled;
+    unsigned calls_pending; /* asynchronous calls not finished yet */
+    bool closed;            /* freed when closed and no call is pending */
+};
+
+/* Handlers, by domain. params: the decoded-params object or NULL ({}). */
+typedef void (*hs_handler_fn)(hs_call *c, const json_t *params);
+typedef struct hs_handler {
+    const char *method;
+    hs_handler_fn fn;
+} hs_handler;
+extern const hs_handler hs__heap_profiler_handlers[];
+extern const hs_handler hs__runtime_handlers[];
+
+/* HeapProfiler state shared by all sessions (the heap is one). */
+void hs__heap_profiler_session_closed(hs_cdp_session *s);
+
+#endif
