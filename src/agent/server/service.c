@@ -136,8 +136,13 @@ static int parse_listen(const char *spec, char *host, size_t hsize, int *port)
         colon = close[1] ? close + 1 : NULL;
     } else {
         colon = strrchr(spec, ':');
-        if (colon && strchr(spec, ':') != colon)
-            colon = NULL; /* a bare IPv6 literal: no port */
+        if (colon && strchr(spec, ':') != colon) {
+            /* Several colons: only a bare IPv6 literal (no port) is valid. */
+            unsigned char buf[16];
+            if (inet_pton(AF_INET6, spec, buf) != 1)
+                return HS_E_INVAL;
+            colon = NULL;
+        }
         size_t hl = colon ? (size_t)(colon - spec) : strlen(spec);
         bool digits = hl > 0 && strspn(spec, "0123456789") == hl;
         if (!colon && digits) { /* just a port */
