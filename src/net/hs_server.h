@@ -83,6 +83,11 @@ hs_server *hs_server_new(const hs_server_limits *lim, const hs_server_callbacks 
  * HS_E_RESOLVE if the name does not resolve). */
 int hs_server_listen(hs_server *srv, const char *host, int port, int tries);
 
+/* During http_get: the request's Host header (already accepted by host_ok),
+ * NULL if it had none. NULL outside http_get. Discovery answers name the host
+ * the client used, as node's inspector does. */
+const char *hs_server_request_host(const hs_server *srv);
+
 /* The bound port, or -1 before a successful hs_server_listen. */
 int hs_server_port(const hs_server *srv);
 

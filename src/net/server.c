@@ -95,6 +95,7 @@ struct hs_server {
     hs_server_limits lim;
     hs_server_callbacks cb;
     void *ud;
+    const char *req_host; /* the Host header, during http_get only */
 
     int lfd, efd, port;
     atomic_int stop;
@@ -350,7 +351,10 @@ static void http_request(hs_session *c)
     }
     char *body = NULL;
     size_t len = 0;
-    if (!srv->cb.http_get || srv->cb.http_get(srv->ud, path, &body, &len) != 0) {
+    srv->req_host = r->host_s;
+    int got = srv->cb.http_get ? srv->cb.http_get(srv->ud, path, &body, &len) : -1;
+    srv->req_host = NULL;
+    if (got != 0) {
         http_400(c);
         return;
     }
@@ -846,6 +850,11 @@ int hs_server_listen(hs_server *srv, const char *host, int port, int tries)
     srv->lfd = fd;
     srv->port = bp;
     return bp;
+}
+
+const char *hs_server_request_host(const hs_server *srv)
+{
+    return srv->req_host;
 }
 
 int hs_server_port(const hs_server *srv)

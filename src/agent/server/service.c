@@ -179,10 +179,17 @@ static char *dump_pretty(json_t *j, size_t *len)
     return s;
 }
 
-static json_t *target_json(void)
+/* The URLs name the host the client asked, as sent (node does the same), so that a
+ * client that reached us as localhost or through a forwarded address can
+ * follow them; without a Host header, the address we listen on. */
+static json_t *target_json(const char *req_host)
 {
     char ws[400], fe[600], fe_compat[600];
-    snprintf(ws, sizeof(ws), "%s:%d/%s", svc.url_host, svc.port, svc.id);
+    bool usable = req_host && *req_host && strlen(req_host) < 300;
+    if (usable)
+        snprintf(ws, sizeof(ws), "%s/%s", req_host, svc.id);
+    else
+        snprintf(ws, sizeof(ws), "%s:%d/%s", svc.url_host, svc.port, svc.id);
     snprintf(fe, sizeof(fe),
              "devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws=%s", ws);
     snprintf(fe_compat, sizeof(fe_compat),
@@ -210,14 +217,15 @@ static int on_http_get(void *ud, const char *path, char **body, size_t *len)
     if (!strcmp(path, "/json") || !strcmp(path, "/json/") || !strcmp(path, "/json/list") ||
         !strcmp(path, "/json/list/")) {
         json_t *list = json_array();
-        json_array_append_new(list, target_json());
+        json_array_append_new(list, target_json(hs_server_request_host(svc.srv)));
         *body = dump_pretty(list, len);
     } else if (!strcmp(path, "/json/version") || !strcmp(path, "/json/version/")) {
         json_t *v = json_object();
         char browser[64];
         snprintf(browser, sizeof(browser), "heapscope/v%s", hs_agent_version());
         json_object_set_new(v, "Browser", json_string(browser));
-        json_object_set_new(v, "Protocol-Version", json_string("1.3"));
+        /* What node's inspector says: clients treat a node target by it. */
+        json_object_set_new(v, "Protocol-Version", json_string("1.1"));
         *body = dump_pretty(v, len);
     } else if (!strcmp(path, "/json/protocol") || !strcmp(path, "/json/protocol/")) {
         *body = malloc(cdp_protocol_json_len + 1);
