@@ -25,6 +25,9 @@ listening() {
     case $line in
     "heapscope: DevTools listening on ws://"*)
       line=${line#heapscope: DevTools listening on ws://}
+      # The devtools:// line follows at once.
+      local next
+      IFS= read -r -t 10 next <&9 && printf '%s\n' "$next" >>"$f"
       cat <&9 >>"$f" 7>&- 8>&- &
       exec 9<&-
       echo "${line%%/*}"
