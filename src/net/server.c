@@ -25,7 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <wslay/wslay.h>
@@ -98,6 +100,8 @@ struct hs_server {
     const char *req_host; /* the Host header, during http_get only */
 
     int lfd, efd, port;
+    dev_t efd_dev; /* identity of efd, checked before we write to or close it */
+    ino_t efd_ino;
     atomic_int stop;
     bool abandoned, running, woken_pending;
     uint64_t accept_resume; /* accept paused until then (out of fds) */
@@ -660,12 +664,45 @@ static int ws_start(hs_session *c, const char *accept)
     return 0;
 }
 
+/* ---- descriptors ------------------------------------------------------------------------ */
+
+/* The host program owns the low descriptor numbers: shells and daemons dup2
+ * onto fixed ones (3, 4, ...) or close them all and reopen. Ours are moved
+ * high, out of their way, so that the host never writes into our eventfd or
+ * reads our sockets, and we never write into or close its files. */
+static int fd_high(int fd)
+{
+    if (fd < 0)
+        return fd;
+    struct rlimit rl;
+    long floor = 1000;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (long)rl.rlim_cur - 64 < floor)
+        floor = (long)rl.rlim_cur - 64;
+    if (floor <= fd || floor < 3)
+        return fd;
+    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, (int)floor);
+    if (nfd < 0)
+        return fd; /* no room up there: stay where we are */
+    close(fd);
+    return nfd;
+}
+
+/* Is fd still the eventfd we made? A host that closed it and reused the
+ * number must not get our 8-byte writes or lose its file to our close. */
+static bool efd_is_ours(const hs_server *srv)
+{
+    struct stat st;
+    return srv->efd >= 0 && fstat(srv->efd, &st) == 0 && st.st_dev == srv->efd_dev &&
+           st.st_ino == srv->efd_ino;
+}
+
 /* ---- accept ---------------------------------------------------------------------------- */
 
 static void conn_accept(hs_server *srv, uint64_t now)
 {
     for (int i = 0; i < 16; i++) {
-        int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = fd_high(accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -744,7 +781,12 @@ hs_server *hs_server_new(const hs_server_limits *lim, const hs_server_callbacks 
     srv->pconn = malloc((n + 2) * sizeof(*srv->pconn));
     srv->dpfd = malloc((n + 2) * sizeof(*srv->dpfd));
     srv->dpconn = malloc((n + 2) * sizeof(*srv->dpconn));
-    srv->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    srv->efd = fd_high(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    struct stat est;
+    if (srv->efd >= 0 && fstat(srv->efd, &est) == 0) {
+        srv->efd_dev = est.st_dev;
+        srv->efd_ino = est.st_ino;
+    }
     if (!srv->fdtab || !srv->pfd || !srv->pconn || !srv->dpfd || !srv->dpconn || srv->efd < 0) {
         if (srv->efd >= 0)
             close(srv->efd);
@@ -773,7 +815,7 @@ static int bind_one(const struct addrinfo *ai, int port)
         ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
     else
         return -EAFNOSUPPORT;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = fd_high(socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (fd < 0)
         return -errno;
     int one = 1;
@@ -875,6 +917,10 @@ void hs_server_wake(hs_server *srv)
     if (!srv || srv->efd < 0)
         return;
     int saved = errno;
+    if (!efd_is_ours(srv)) {
+        errno = saved;
+        return;
+    }
     uint64_t one = 1;
     ssize_t r;
     do
@@ -932,7 +978,7 @@ void hs_server_free(hs_server *srv)
         close_all(srv, true);
         if (srv->lfd >= 0)
             close(srv->lfd);
-        if (srv->efd >= 0)
+        if (efd_is_ours(srv))
             close(srv->efd);
     }
     free(srv->timers);
@@ -955,7 +1001,7 @@ void hs_server_abandon_after_fork(hs_server *srv)
      * cannot lead us astray. */
     if (srv->lfd >= 0)
         close(srv->lfd);
-    if (srv->efd >= 0)
+    if (efd_is_ours(srv))
         close(srv->efd);
     srv->lfd = srv->efd = -1;
     for (unsigned i = 0; i < srv->lim.max_connections; i++) {

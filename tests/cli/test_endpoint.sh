@@ -79,6 +79,12 @@ if [ -n "$hp" ]; then
   "$hs" targets "$hp" >/dev/null 2>&1 && fail "endpoint still answers after exit" || ok
 fi
 
+# The program's own low descriptors stay its own: bash takes fd 3 with
+# dup2 (the agent's eventfd would be there if it kept the lowest free
+# number) and what it writes there must be all that comes out.
+"$hs" run --listen 127.0.0.1:0 -- bash -c 'exec 3>&1; echo out >&3' 2>/dev/null >"$work/fd3"
+printf 'out\n' | cmp -s - "$work/fd3" && ok || fail "fd 3 output: $(od -c "$work/fd3" | head -n 2)"
+
 # off: no endpoint, no banner.
 HEAPSCOPE_LISTEN=off "$hs" run -- true 2>"$work/err3"
 grep -q 'DevTools listening' "$work/err3" && fail "HEAPSCOPE_LISTEN=off still listens" || ok
