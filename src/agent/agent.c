@@ -133,12 +133,6 @@ static int is_profiled_process(void)
     return 1;
 }
 
-static int preloaded(void)
-{
-    const char *pre = getenv("LD_PRELOAD");
-    return pre && strstr(pre, "libheapscope") != NULL;
-}
-
 /* ---- load and exit ------------------------------------------------------------ */
 
 __attribute__((constructor(101))) static void agent_load(void)
@@ -161,7 +155,7 @@ __attribute__((constructor(101))) static void agent_load(void)
     hs__sites_enable(1, hs__config.unwind_depth);
     hs__track_init();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    int autostart = hs__config.autostart < 0 ? preloaded() : hs__config.autostart;
+    int autostart = hs__config.autostart < 0 ? hs__config.preloaded : hs__config.autostart;
     if (hs__config.verbose)
         hs__config_print(2);
     if (autostart) {

@@ -179,6 +179,7 @@ struct hs_config {
     long owner_pid;       /* HEAPSCOPE_PID, 0 if unset */
     const char *listen;   /* HEAPSCOPE_LISTEN as given, NULL = default */
     int wait;             /* HEAPSCOPE_WAIT */
+    int preloaded;        /* LD_PRELOAD named the agent when it was loaded */
 };
 extern struct hs_config hs__config;
 void hs__config_load(void);

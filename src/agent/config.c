@@ -73,6 +73,11 @@ void hs__config_load(void)
         strcpy(c->summary, sum);
     c->wrappers = getenv("HEAPSCOPE_WRAPPERS");
     c->listen = getenv("HEAPSCOPE_LISTEN");
+    /* Read now, before the agent sets anything: a program with its own
+     * getenv/setenv (bash) answers from its own table once we have set a
+     * variable, and that table does not have LD_PRELOAD yet. */
+    const char *pre = getenv("LD_PRELOAD");
+    c->preloaded = pre && strstr(pre, "libheapscope") != NULL;
     c->wait = parse_bool(getenv("HEAPSCOPE_WAIT"), 0);
     const char *pid = getenv("HEAPSCOPE_PID");
     c->owner_pid = 0;

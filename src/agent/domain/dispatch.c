@@ -162,13 +162,16 @@ void hs__domain_session_message(void *ud, hs_session *ws, const char *text, size
     if (!c) {
         cdp_error_set(&err, -32603, "Internal error", NULL);
         size_t olen = 0;
-        send_text(s, cdp_format_error(true, req.id, &err, NULL, &olen), olen);
+        char *out = cdp_format_error(true, req.id, &err, NULL, &olen);
+        send_text(s, out, olen);
         cdp_request_release(&req);
         return;
     }
     c->s = s;
     c->id = req.id;
-    c->session_id = req.session_id ? strdup(req.session_id) : NULL;
+    /* V8 accepts a sessionId on a flat connection and answers without one
+     * (golden malformed-per-connection: {"id":12,"result":{}}). */
+    c->session_id = NULL;
     s->calls_pending++;
 
     const cdp_method_desc *d = cdp_method_find(req.method);

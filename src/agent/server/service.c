@@ -41,6 +41,7 @@ static struct service {
     hs_server *srv;
     pthread_t thread;
     bool running;
+    bool stuck;         /* a stop timed out: the old thread may still use srv */
     char host[256];     /* as configured: the name a Host header may carry */
     char url_host[272]; /* host as it goes into URLs: IPv6 in brackets */
     int port;
@@ -56,18 +57,18 @@ static struct service {
 
 /* ---- identity --------------------------------------------------------------- */
 
-static void make_uuid(char out[37])
+/* The id is the WebSocket path, the only secret between a web page and the
+ * endpoint (there is no Origin check, as in node): never a guessable one. */
+static int make_uuid(char out[37])
 {
     unsigned char b[16];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        /* No entropy (very old kernel): the time and pid are still unique,
-         * though guessable; say so. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)getpid();
-        for (int i = 0; i < 16; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
-            b[i] = (unsigned char)(x >> 56);
-        dprintf(2, "heapscope: getrandom failed; the target id is guessable\n");
+    if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, b, sizeof(b)) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n != (ssize_t)sizeof(b))
+            return HS_E_STATE;
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
@@ -80,6 +81,7 @@ static void make_uuid(char out[37])
         out[o++] = hex[b[i] & 15];
     }
     out[o] = '\0';
+    return 0;
 }
 
 /* The title: the command line, arguments separated by spaces, cut to fit. */
@@ -129,7 +131,7 @@ static int parse_listen(const char *spec, char *host, size_t hsize, int *port)
         const char *close = strchr(spec, ']');
         if (!close || (close[1] && close[1] != ':'))
             return HS_E_INVAL;
-        if ((size_t)(close - spec - 1) >= hsize)
+        if (close == spec + 1 || (size_t)(close - spec - 1) >= hsize)
             return HS_E_INVAL;
         memcpy(host, spec + 1, (size_t)(close - spec - 1));
         host[close - spec - 1] = '\0';
@@ -144,9 +146,9 @@ static int parse_listen(const char *spec, char *host, size_t hsize, int *port)
             colon = NULL;
         }
         size_t hl = colon ? (size_t)(colon - spec) : strlen(spec);
-        bool digits = hl > 0 && strspn(spec, "0123456789") == hl;
-        if (!colon && digits) { /* just a port */
-            colon = spec - 1;
+        const char *portstr = colon ? colon + 1 : NULL;
+        if (!colon && hl > 0 && strspn(spec, "0123456789") == hl) { /* just a port */
+            portstr = spec;
             hl = 0;
         }
         if (hl >= hsize)
@@ -155,6 +157,7 @@ static int parse_listen(const char *spec, char *host, size_t hsize, int *port)
             memcpy(host, spec, hl);
             host[hl] = '\0';
         }
+        colon = portstr ? portstr - 1 : NULL;
     }
     if (colon) {
         const char *p = colon + 1;
@@ -263,6 +266,8 @@ static bool on_host_ok(void *ud, const char *host)
         char *close = strchr(name, ']');
         if (!close || (close[1] && close[1] != ':'))
             return false;
+        if (close[1] && (!close[2] || strspn(close + 2, "0123456789") != strlen(close + 2)))
+            return false;
         *close = '\0';
         unsigned char buf[16];
         return inet_pton(AF_INET6, name + 1, buf) == 1;
@@ -271,14 +276,14 @@ static bool on_host_ok(void *ud, const char *host)
     if (colon) {
         if (strchr(colon + 1, ':'))
             return false;
-        if (strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        if (!colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
             return false;
         *colon = '\0';
     }
     unsigned char buf[16];
     if (inet_pton(AF_INET, name, buf) == 1)
         return true;
-    if (!strcasecmp(name, "localhost") || !strcasecmp(name, "localhost6"))
+    if (!strcasecmp(name, "localhost"))
         return true;
     return svc.host[0] && !strcasecmp(name, svc.host);
 }
@@ -292,6 +297,8 @@ static void *service_main(void *arg)
     /* Cancellation would leave a session's state half-updated. */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     hs_server_run(svc.srv);
+    /* Whatever ended the loop, nobody can release a waiting program now. */
+    hs__service_release_wait();
     return NULL;
 }
 
@@ -308,6 +315,10 @@ int hs__service_start(void)
 {
     if (svc.running)
         return HS_OK;
+    if (svc.stuck) {
+        dprintf(2, "heapscope: the previous service thread did not stop; no new endpoint\n");
+        return HS_E_STATE;
+    }
     const char *spec = hs__config.listen;
     if (spec && (!strcmp(spec, "off") || !strcmp(spec, "none")))
         return HS_OK;
@@ -320,7 +331,11 @@ int hs__service_start(void)
     int was = hs__shim_guarded();
     hs__shim_guard(1);
     int rc = HS_OK;
-    make_uuid(svc.id);
+    if (make_uuid(svc.id) < 0) {
+        dprintf(2, "heapscope: no randomness for an unguessable target id; no DevTools endpoint\n");
+        rc = HS_E_STATE;
+        goto out;
+    }
     read_title(svc.title, sizeof(svc.title));
     read_file_url(svc.file_url, sizeof(svc.file_url));
     snprintf(svc.url_host, sizeof(svc.url_host), strchr(svc.host, ':') ? "[%s]" : "%s", svc.host);
@@ -385,6 +400,8 @@ void hs__service_stop(void)
     if (pthread_timedjoin_np(svc.thread, NULL, &until) == 0) {
         hs_server_free(svc.srv);
         svc.srv = NULL;
+    } else {
+        svc.stuck = true;
     }
 }
 
@@ -412,8 +429,10 @@ void hs__service_release_wait(void)
 
 void hs__service_wait_for_debugger(void)
 {
-    if (!svc.running)
+    if (!svc.running) {
+        dprintf(2, "heapscope: HEAPSCOPE_WAIT ignored: there is no DevTools endpoint\n");
         return;
+    }
     dprintf(2, "heapscope: waiting for the debugger (Runtime.runIfWaitingForDebugger) "
                "before main\n");
     pthread_mutex_lock(&svc.wait_mu);
