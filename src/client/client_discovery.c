@@ -81,19 +81,26 @@ static int get_json(hs_client *c, const char *hostport, const char *path, hs_cl_
     return 0;
 }
 
+/* One discovery GET: refused from inside a callback; clears the last error. */
+static int begin_get(hs_client *c, const char *hostport, const char *path, hs_cl_addr *a,
+                     json_t **root, char **body)
+{
+    if (c->in_callback)
+        return hs_cl_fail(c, HS_E_STATE, "a client callback may not call its own client");
+    c->err[0] = '\0';
+    c->has_remote = false;
+    return get_json(c, hostport, path, a, root, body);
+}
+
 HS_API int hs_client_list_targets(hs_client *c, const char *hostport, hs_target_list *out)
 {
     if (!c || !out)
         return HS_E_INVAL;
     memset(out, 0, sizeof *out);
-    if (c->in_callback)
-        return hs_cl_fail(c, HS_E_STATE, "a client callback may not call its own client");
-    c->err[0] = '\0';
-    c->has_remote = false;
     hs_cl_addr a;
     json_t *root;
     char *body;
-    int rc = get_json(c, hostport, "/json/list", &a, &root, &body);
+    int rc = begin_get(c, hostport, "/json/list", &a, &root, &body);
     if (rc < 0)
         return rc;
     if (!json_is_array(root)) {
@@ -143,14 +150,10 @@ HS_API int hs_client_version(hs_client *c, const char *hostport, hs_version_info
     if (!c || !out)
         return HS_E_INVAL;
     memset(out, 0, sizeof *out);
-    if (c->in_callback)
-        return hs_cl_fail(c, HS_E_STATE, "a client callback may not call its own client");
-    c->err[0] = '\0';
-    c->has_remote = false;
     hs_cl_addr a;
     json_t *root;
     char *body;
-    int rc = get_json(c, hostport, "/json/version", &a, &root, &body);
+    int rc = begin_get(c, hostport, "/json/version", &a, &root, &body);
     if (rc < 0)
         return rc;
     if (!json_is_object(root)) {
