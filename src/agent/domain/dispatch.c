@@ -15,18 +15,12 @@
 #include "cdp_msg.h"
 #include "domain.h"
 
+/* Replies carry no sessionId: V8 accepts one on a flat connection and
+ * answers without it (golden malformed-per-connection: {"id":12,"result":{}}). */
 struct hs_call {
     hs_cdp_session *s;
     int64_t id;
-    char *session_id; /* echoed in the reply when the request had one */
 };
-
-static hs_server *server;
-
-void hs__domain_init(hs_server *srv)
-{
-    server = srv;
-}
 
 static void session_free_if_done(hs_cdp_session *s)
 {
@@ -61,7 +55,6 @@ void hs__domain_session_closed(void *ud, hs_session *ws)
     hs_cdp_session *s = hs_session_user(ws);
     if (!s)
         return;
-    hs__heap_profiler_session_closed(s);
     s->closed = true;
     s->ws = NULL;
     session_free_if_done(s);
@@ -85,7 +78,6 @@ static void call_finish(hs_call *c, char *text, size_t len)
     hs_cdp_session *s = c->s;
     send_text(s, text, len);
     s->calls_pending--;
-    free(c->session_id);
     free(c);
     session_free_if_done(s);
 }
@@ -93,14 +85,14 @@ static void call_finish(hs_call *c, char *text, size_t len)
 void hs__call_ok(hs_call *c, json_t *result)
 {
     size_t len = 0;
-    char *text = cdp_format_result(c->id, result, c->session_id, &len);
+    char *text = cdp_format_result(c->id, result, NULL, &len);
     call_finish(c, text, len);
 }
 
 static void call_error_full(hs_call *c, const cdp_error *err)
 {
     size_t len = 0;
-    char *text = cdp_format_error(true, c->id, err, c->session_id, &len);
+    char *text = cdp_format_error(true, c->id, err, NULL, &len);
     call_finish(c, text, len);
 }
 
@@ -109,11 +101,6 @@ void hs__call_error(hs_call *c, int code, const char *message)
     cdp_error err;
     cdp_error_set(&err, code, message, NULL);
     call_error_full(c, &err);
-}
-
-hs_cdp_session *hs__call_session(const hs_call *c)
-{
-    return c->s->closed ? NULL : c->s;
 }
 
 /* ---- dispatch ------------------------------------------------------------------- */
@@ -126,13 +113,6 @@ static hs_handler_fn find_handler(const char *method)
             if (!strcmp(h->method, method))
                 return h->fn;
     return NULL;
-}
-
-/* V8 deserialises the params of a known command before it runs it, so bad
- * params are a -32602 even for a command that would then fail. */
-static int check_params(const cdp_method_desc *d, const json_t *params, cdp_error *err)
-{
-    return d ? cdp_method_check_params(d->id, params, err) : 0;
 }
 
 static void not_implemented(hs_call *c, const char *method)
@@ -169,9 +149,6 @@ void hs__domain_session_message(void *ud, hs_session *ws, const char *text, size
     }
     c->s = s;
     c->id = req.id;
-    /* V8 accepts a sessionId on a flat connection and answers without one
-     * (golden malformed-per-connection: {"id":12,"result":{}}). */
-    c->session_id = NULL;
     s->calls_pending++;
 
     const cdp_method_desc *d = cdp_method_find(req.method);
@@ -180,7 +157,9 @@ void hs__domain_session_message(void *ud, hs_session *ws, const char *text, size
     if (!fn && !heap_profiler) {
         cdp_error_method_not_found(&err, req.method);
         call_error_full(c, &err);
-    } else if (check_params(d, req.params, &err) < 0) {
+    } else if (d && cdp_method_check_params(d->id, req.params, &err) < 0) {
+        /* V8 deserialises a known command's params before running it: bad
+         * params are a -32602 even for a command that would then fail. */
         call_error_full(c, &err);
     } else if (!fn) {
         not_implemented(c, req.method);

@@ -20,8 +20,7 @@
 typedef struct hs_cdp_session hs_cdp_session;
 typedef struct hs_call hs_call;
 
-/* The service's server; its callbacks for sessions. */
-void hs__domain_init(hs_server *srv);
+/* The service's callbacks for sessions. */
 void hs__domain_session_open(void *ud, hs_session *s);
 void hs__domain_session_message(void *ud, hs_session *s, const char *text, size_t len);
 void hs__domain_session_closed(void *ud, hs_session *s);
@@ -29,8 +28,6 @@ void hs__domain_session_closed(void *ud, hs_session *s);
 /* Finishing a call; both free it. result is stolen (NULL = {}). */
 void hs__call_ok(hs_call *c, json_t *result);
 void hs__call_error(hs_call *c, int code, const char *message);
-/* The session a call came from, NULL once it has closed. */
-hs_cdp_session *hs__call_session(const hs_call *c);
 
 /* Sends an event to one session; params stolen (NULL = no params). */
 void hs__session_event(hs_cdp_session *s, const char *method, json_t *params);
@@ -38,8 +35,6 @@ void hs__session_event(hs_cdp_session *s, const char *method, json_t *params);
 /* State every session has; the domains keep what is theirs here. */
 struct hs_cdp_session {
     hs_session *ws;
-    bool heap_profiler_enabled;
-    bool runtime_enabled;
     unsigned calls_pending; /* asynchronous calls not finished yet */
     bool closed;            /* freed when closed and no call is pending */
 };
@@ -52,8 +47,5 @@ typedef struct hs_handler {
 } hs_handler;
 extern const hs_handler hs__heap_profiler_handlers[];
 extern const hs_handler hs__runtime_handlers[];
-
-/* HeapProfiler state shared by all sessions (the heap is one). */
-void hs__heap_profiler_session_closed(hs_cdp_session *s);
 
 #endif

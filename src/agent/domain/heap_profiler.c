@@ -1,8 +1,8 @@
 /*
  * heap_profiler.c — the HeapProfiler domain's handlers. Like V8, the state
  * is the heap's, not a session's: sampling and tracking started by one
- * session are seen (and stopped) by all; only `enable` is per session, and
- * no command requires it (spec §2.1).
+ * session are seen (and stopped) by all. `enable` only records a flag in V8
+ * that no command reads (spec §2.1); here it just succeeds.
  *
  * Commands of later issues are not here: dispatch.c answers them with a
  * -32000 saying so after checking their params, never with a fake success.
@@ -17,7 +17,6 @@
 static void hp_enable(hs_call *c, const json_t *params)
 {
     (void)params;
-    hs__call_session(c)->heap_profiler_enabled = true;
     hs__call_ok(c, NULL);
 }
 
@@ -27,7 +26,6 @@ static void hp_enable(hs_call *c, const json_t *params)
 static void hp_disable(hs_call *c, const json_t *params)
 {
     (void)params;
-    hs__call_session(c)->heap_profiler_enabled = false;
     hs__track_reset_ids();
     hs__call_ok(c, NULL);
 }
@@ -40,11 +38,6 @@ static void hp_collect_garbage(hs_call *c, const json_t *params)
     (void)params;
     malloc_trim(0);
     hs__call_ok(c, NULL);
-}
-
-void hs__heap_profiler_session_closed(hs_cdp_session *s)
-{
-    (void)s;
 }
 
 const hs_handler hs__heap_profiler_handlers[] = {

@@ -14,17 +14,10 @@
 #include "domain.h"
 #include "heapscope/hs_agent.h"
 
-static void rt_enable(hs_call *c, const json_t *params)
+/* enable/disable: there are no execution contexts to report. */
+static void rt_ok(hs_call *c, const json_t *params)
 {
     (void)params;
-    hs__call_session(c)->runtime_enabled = true;
-    hs__call_ok(c, NULL);
-}
-
-static void rt_disable(hs_call *c, const json_t *params)
-{
-    (void)params;
-    hs__call_session(c)->runtime_enabled = false;
     hs__call_ok(c, NULL);
 }
 
@@ -66,8 +59,8 @@ static void rt_get_heap_usage(hs_call *c, const json_t *params)
 }
 
 const hs_handler hs__runtime_handlers[] = {
-    {"Runtime.enable", rt_enable},
-    {"Runtime.disable", rt_disable},
+    {"Runtime.enable", rt_ok},
+    {"Runtime.disable", rt_ok},
     {"Runtime.runIfWaitingForDebugger", rt_run_if_waiting},
     {"Runtime.getIsolateId", rt_get_isolate_id},
     {"Runtime.getHeapUsage", rt_get_heap_usage},

@@ -353,7 +353,6 @@ int hs__service_start(void)
         rc = HS_E_NOMEM;
         goto out;
     }
-    hs__domain_init(svc.srv);
     int tries = port ? HS_PORT_TRIES : 1;
     int bound = hs_server_listen(svc.srv, svc.host, port, tries);
     if (bound < 0) {
