@@ -129,6 +129,16 @@ uint32_t hs__frames_rule(uintptr_t ra);
 void hs__frames_lock(void);
 void hs__frames_unlock(void);
 
+/* ---- track/unwind.c: stacks of sampled allocations ------------------------ */
+
+/* Return addresses of the calling thread's stack, innermost first (frames of
+ * the agent itself included: the caller drops them). Stops after max frames
+ * (the outermost are lost, as V8 truncates) or where the stack cannot be
+ * walked further. Never faults, never allocates through the hooks. */
+int hs__unwind(uintptr_t *pcs, int max);
+enum hs_unwind_mode { HS_UNWIND_AUTO, HS_UNWIND_FP, HS_UNWIND_LIBUNWIND };
+void hs__unwind_set_mode(enum hs_unwind_mode m);
+
 /* ---- track/track.c: hooks' bookkeeping ----------------------------------- */
 
 /* The process-wide counters. A malloc does one atomic add here (its id);
