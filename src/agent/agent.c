@@ -17,6 +17,7 @@
 
 #include "agent_int.h"
 #include "heapscope/hs_agent.h"
+#include "profile/profile.h"
 
 static _Atomic int started;
 /* 0 in a forked child that is not followed: it keeps a consistent registry
@@ -41,12 +42,14 @@ static void atfork_prepare(void)
     hs__shim_guard(1);
     hs__frames_lock();
     hs__registry_freeze();
+    hs__sampler_lock_all();
 }
 
 static void atfork_parent(void)
 {
     if (fork_guard_was)
         return;
+    hs__sampler_unlock_all();
     hs__registry_thaw();
     hs__frames_unlock();
     hs__shim_guard(0);
@@ -60,8 +63,12 @@ static void atfork_child(void)
     hs__service_after_fork_child();
     if (fork_guard_was)
         return;
+    hs__sampler_unlock_all_child();
     hs__registry_thaw_child();
     hs__frames_unlock();
+    /* Nobody will read a child's samples unless it is followed. */
+    if (!reporting)
+        hs__sampler_stop();
     hs__shim_guard(0);
 }
 
@@ -154,6 +161,10 @@ __attribute__((constructor(101))) static void agent_load(void)
     }
     hs__sites_enable(1, hs__config.unwind_depth);
     hs__track_init();
+    hs__registry_on = !hs__config.sample_only;
+    hs__unwind_set_mode((enum hs_unwind_mode)hs__config.unwind_mode);
+    hs__sampler_init();
+    hs__profile_out_load();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     int autostart = hs__config.autostart < 0 ? hs__config.preloaded : hs__config.autostart;
     if (hs__config.verbose)
@@ -204,6 +215,8 @@ static void write_summary(void)
  * shows what is still allocated when the program is done. */
 __attribute__((destructor(101))) static void agent_unload(void)
 {
+    if (reporting)
+        hs__profile_out_exit();
     if (atomic_load(&started) && reporting)
         write_summary();
     if (reporting)

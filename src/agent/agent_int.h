@@ -139,6 +139,97 @@ int hs__unwind(uintptr_t *pcs, int max);
 enum hs_unwind_mode { HS_UNWIND_AUTO, HS_UNWIND_FP, HS_UNWIND_LIBUNWIND };
 void hs__unwind_set_mode(enum hs_unwind_mode m);
 
+/* ---- track/sampler.c: allocation sampling --------------------------------- */
+
+#define HS_SAMPLE_MAX_DEPTH 1024
+#define HS_SAMPLE_KEEP_MAJOR 1u /* keep the samples of every freed block */
+#define HS_SAMPLE_KEEP_MINOR 2u /* keep those of blocks freed young */
+
+struct hs_sample_params {
+    uint64_t interval; /* mean bytes between samples, >= 1 */
+    int depth;         /* frames kept, innermost first */
+    unsigned flags;    /* HS_SAMPLE_KEEP_* */
+    uint64_t young_ns; /* "short-lived": freed within this long */
+    uint64_t seed;     /* 0: seeded from the clock */
+};
+/* One sample as the table keeps it (and as a realloc carries it across the
+ * real call). */
+struct hs_sample {
+    uintptr_t addr;
+    uint64_t size;
+    uint64_t ordinal;
+    uint64_t born_ns;
+    uint32_t stack;
+    uint32_t epoch;
+};
+/* What a reader sees: live = 0 for a kept sample of a freed block. */
+struct hs_sample_view {
+    uint64_t size;
+    uint64_t ordinal;
+    uint32_t stack;
+    int live;
+};
+
+extern HS_TLS int64_t hs__tls_countdown;
+extern _Atomic uint32_t hs__sample_live;
+#define HS_SAMPLE_FILTER_LOG2 16
+extern _Atomic uint16_t hs__sample_filter[1u << HS_SAMPLE_FILTER_LOG2];
+
+void hs__sample_alloc_slow(uintptr_t addr, uint64_t size, uintptr_t ra, uintptr_t sp);
+void hs__sample_free_slow(uintptr_t addr);
+
+static inline uint64_t hs__sample_addr_hash(uintptr_t a)
+{
+    return (uint64_t)(a >> 4) * 0x9E3779B97F4A7C15ull;
+}
+
+static inline uint32_t hs__sample_filter_index(uint64_t h)
+{
+    return (uint32_t)(h >> (64 - HS_SAMPLE_FILTER_LOG2));
+}
+
+/* The fast path of every allocation: a subtraction and a branch. */
+static inline void hs__sample_alloc(uintptr_t addr, uint64_t size, uintptr_t ra, uintptr_t sp)
+{
+    if (HS_UNLIKELY((hs__tls_countdown -= (int64_t)size) < 0))
+        hs__sample_alloc_slow(addr, size, ra, sp);
+}
+
+/* The fast path of every free: 0 when no sample can be at addr. */
+static inline int hs__sample_maybe(uintptr_t addr)
+{
+    return HS_UNLIKELY(atomic_load_explicit(&hs__sample_live, memory_order_relaxed) != 0) &&
+           atomic_load_explicit(
+               &hs__sample_filter[hs__sample_filter_index(hs__sample_addr_hash(addr))],
+               memory_order_relaxed) != 0;
+}
+
+/* Takes the sample at addr out of the table (1) or finds none (0). */
+int hs__sampler_take(uintptr_t addr, struct hs_sample *out);
+void hs__sampler_put_back(const struct hs_sample *s);
+/* The block of a taken sample is gone: keep it as collected, or drop it. */
+void hs__sampler_retire(const struct hs_sample *s);
+
+/* Control, from the service thread (or at load and exit), serialised by the
+ * caller. start returns 1 if sampling was already running (its parameters
+ * are kept), 0 if it started. */
+int hs__sampler_start(const struct hs_sample_params *p);
+void hs__sampler_stop(void);
+int hs__sampler_running(struct hs_sample_params *p);
+uint64_t hs__sampler_dropped(void);
+/* Calls cb for every sample of the running epoch (live ones and kept freed
+ * ones), with a shard lock held: cb must be short and must not allocate
+ * through the hooks. A nonzero return stops the walk and is returned. */
+int hs__sampler_foreach(int (*cb)(const struct hs_sample_view *v, void *arg), void *arg);
+/* The pcs of an interned stack (innermost first) and their number; valid
+ * until the next start. */
+int hs__sampler_stack(uint32_t id, const uintptr_t **pcs);
+void hs__sampler_lock_all(void);
+void hs__sampler_unlock_all(void);
+void hs__sampler_unlock_all_child(void);
+void hs__sampler_init(void);
+void hs__sample_thread_exit(void);
+
 /* ---- track/track.c: hooks' bookkeeping ----------------------------------- */
 
 /* The process-wide counters. A malloc does one atomic add here (its id);
@@ -159,11 +250,20 @@ extern struct hs_counters hs__counters;
  * snapshot's synthetic nodes (root 1, "(GC roots)" 3, subroots 5, 7, ...). */
 #define HS_FIRST_OBJECT_ID 101u
 
+/* 0 in HEAPSCOPE_MODE=sample: no registry, only the sampler. */
+extern int hs__registry_on;
+
 void hs__track_alloc(void *p, size_t size, uintptr_t ra, uintptr_t sp);
 void hs__track_free(void *p);
-/* realloc: take the old block out before the real call (so that no other
- * thread can be handed its address and be recorded first), then finish. */
-int hs__track_realloc_begin(void *p, hs_block *old);
+/* realloc: take the old block (and its sample) out before the real call (so
+ * that no other thread can be handed its address and be recorded first),
+ * then finish. */
+struct hs_realloc_ctx {
+    hs_block old;
+    struct hs_sample sample;
+    int had_block, had_sample;
+};
+void hs__track_realloc_begin(void *p, struct hs_realloc_ctx *c);
 /* Blocks created so far (ids handed out to recorded blocks). */
 uint64_t hs__track_allocs(void);
 /* HeapProfiler.disable: ids start again from HS_FIRST_OBJECT_ID. Live blocks
@@ -174,8 +274,11 @@ uint64_t hs__track_reset_ids(void);
 void hs__track_flush(void);
 /* Called once by the constructor: arranges for exiting threads to flush. */
 void hs__track_init(void);
-void hs__track_realloc_end(int had_old, const hs_block *old, void *q, size_t size, uintptr_t ra,
+void hs__track_realloc_end(const struct hs_realloc_ctx *c, void *q, size_t size, uintptr_t ra,
                            uintptr_t sp, int freed);
+/* Arranges for the calling thread's state to be flushed and freed when it
+ * exits. */
+void hs__track_thread_hook(void);
 
 /* ---- config.c ----------------------------------------------------------- */
 
@@ -185,11 +288,19 @@ struct hs_config {
     int autostart; /* -1: decide (preloaded → yes) */
     int unwind_depth;
     char summary[512];
-    const char *wrappers; /* as given, or NULL for the default */
-    long owner_pid;       /* HEAPSCOPE_PID, 0 if unset */
-    const char *listen;   /* HEAPSCOPE_LISTEN as given, NULL = default */
-    int wait;             /* HEAPSCOPE_WAIT */
-    int preloaded;        /* LD_PRELOAD named the agent when it was loaded */
+    const char *wrappers;           /* as given, or NULL for the default */
+    long owner_pid;                 /* HEAPSCOPE_PID, 0 if unset */
+    const char *listen;             /* HEAPSCOPE_LISTEN as given, NULL = default */
+    int wait;                       /* HEAPSCOPE_WAIT */
+    int preloaded;                  /* LD_PRELOAD named the agent when it was loaded */
+    int sample_only;                /* HEAPSCOPE_MODE=sample: no registry */
+    long sample;                    /* HEAPSCOPE_SAMPLE: interval to sample from load, 0 = off */
+    int sample_depth;               /* HEAPSCOPE_SAMPLE_DEPTH */
+    long young_ms;                  /* HEAPSCOPE_YOUNG_MS: "short-lived" for the minor-GC flag */
+    unsigned long long sample_seed; /* HEAPSCOPE_SAMPLE_SEED, 0 = from the clock */
+    int unwind_mode;                /* HEAPSCOPE_UNWIND, an hs_unwind_mode */
+    char profile_out[512];          /* HEAPSCOPE_PROFILE_OUT */
+    int profile_signal;             /* HEAPSCOPE_PROFILE_SIGNAL, 0 = none */
 };
 extern struct hs_config hs__config;
 void hs__config_load(void);

@@ -4,13 +4,15 @@
  * HEAPSCOPE_VERBOSE=1. Parsing uses getenv and our own number parser: no
  * allocation, so it is safe before main.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent_int.h"
 
-struct hs_config hs__config = {.autostart = -1, .unwind_depth = 32};
+struct hs_config hs__config = {
+    .autostart = -1, .unwind_depth = 32, .sample_depth = 128, .young_ms = 100};
 
 enum kind { K_BOOL, K_INT, K_STR };
 
@@ -31,6 +33,23 @@ enum kind { K_BOOL, K_INT, K_STR };
     X(WAIT, K_BOOL, "0",                                                                           \
       "hold the program before main until a client sends "                                         \
       "Runtime.runIfWaitingForDebugger")                                                           \
+    X(MODE, K_STR, "full",                                                                         \
+      "full = live-block registry and sampling; sample = sampling only, no registry (snapshots, "  \
+      "tracking and object ids then answer an error)")                                             \
+    X(SAMPLE, K_INT, "",                                                                           \
+      "sample allocations from load with this mean interval in bytes (as startSampling)")          \
+    X(SAMPLE_DEPTH, K_INT, "128", "frames kept per sample when sampling from load (0-1024)")       \
+    X(SAMPLE_SEED, K_INT, "", "seed of the sampling intervals (tests); empty = from the clock")    \
+    X(YOUNG_MS, K_INT, "100",                                                                      \
+      "a freed block is short-lived (includeObjectsCollectedByMinorGC) if it lived less than "     \
+      "this many milliseconds")                                                                    \
+    X(UNWIND, K_STR, "auto",                                                                       \
+      "stacks of samples: auto (cached CFI rules, libunwind where they fail), fp (frame "          \
+      "pointers only) or libunwind")                                                               \
+    X(PROFILE_OUT, K_STR, "",                                                                      \
+      "write the sampling profile (.heapprofile) here at exit and on HEAPSCOPE_PROFILE_SIGNAL")    \
+    X(PROFILE_SIGNAL, K_STR, "",                                                                   \
+      "a signal (name like USR1, or number) on which the profile so far is written")               \
     X(PID, K_INT, "",                                                                              \
       "the pid of the process to profile (set by heapscope run); other processes "                 \
       "that load the agent only forward to the real allocator")
@@ -46,7 +65,7 @@ static int parse_bool(const char *v, int dflt)
     return dflt;
 }
 
-static int parse_int(const char *v, int dflt, int lo, int hi)
+static long parse_long(const char *v, long dflt, long lo, long hi)
 {
     if (!v || !*v)
         return dflt;
@@ -56,7 +75,31 @@ static int parse_int(const char *v, int dflt, int lo, int hi)
             return dflt;
         n = n * 10 + (*s - '0');
     }
-    return n < lo ? lo : n > hi ? hi : (int)n;
+    return n < lo ? lo : n > hi ? hi : n;
+}
+
+static int parse_int(const char *v, int dflt, int lo, int hi)
+{
+    return (int)parse_long(v, dflt, lo, hi);
+}
+
+/* A signal by name (USR1, SIGUSR1) or number; 0 if none or invalid. */
+static int parse_signal(const char *v)
+{
+    if (!v || !*v)
+        return 0;
+    static const struct {
+        const char *name;
+        int sig;
+    } names[] = {{"USR1", SIGUSR1}, {"USR2", SIGUSR2},   {"HUP", SIGHUP},
+                 {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"URG", SIGURG}};
+    if (!strncmp(v, "SIG", 3))
+        v += 3;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(v, names[i].name))
+            return names[i].sig;
+    int n = parse_int(v, 0, 0, 64);
+    return (n == SIGKILL || n == SIGSTOP) ? 0 : n;
 }
 
 void hs__config_load(void)
@@ -79,6 +122,23 @@ void hs__config_load(void)
     const char *pre = getenv("LD_PRELOAD");
     c->preloaded = pre && strstr(pre, "libheapscope") != NULL;
     c->wait = parse_bool(getenv("HEAPSCOPE_WAIT"), 0);
+    const char *mode = getenv("HEAPSCOPE_MODE");
+    c->sample_only = mode && !strcmp(mode, "sample");
+    c->sample = parse_long(getenv("HEAPSCOPE_SAMPLE"), 0, 1, 1L << 40);
+    c->sample_depth = parse_int(getenv("HEAPSCOPE_SAMPLE_DEPTH"), 128, 0, 1024);
+    c->young_ms = parse_long(getenv("HEAPSCOPE_YOUNG_MS"), 100, 0, 1L << 30);
+    const char *seed = getenv("HEAPSCOPE_SAMPLE_SEED");
+    c->sample_seed = seed && *seed ? strtoull(seed, NULL, 10) : 0;
+    const char *uw = getenv("HEAPSCOPE_UNWIND");
+    c->unwind_mode = !uw || !strcmp(uw, "auto") ? HS_UNWIND_AUTO
+                     : !strcmp(uw, "fp")        ? HS_UNWIND_FP
+                     : !strcmp(uw, "libunwind") ? HS_UNWIND_LIBUNWIND
+                                                : HS_UNWIND_AUTO;
+    const char *out = getenv("HEAPSCOPE_PROFILE_OUT");
+    c->profile_out[0] = '\0';
+    if (out && strlen(out) < sizeof(c->profile_out))
+        strcpy(c->profile_out, out);
+    c->profile_signal = parse_signal(getenv("HEAPSCOPE_PROFILE_SIGNAL"));
     const char *pid = getenv("HEAPSCOPE_PID");
     c->owner_pid = 0;
     if (pid && *pid) {
@@ -91,7 +151,7 @@ void hs__config_load(void)
 static const char *current(const char *name)
 {
     const struct hs_config *c = &hs__config;
-    static char buf[16];
+    static char buf[32];
     if (!strcmp(name, "VERBOSE"))
         return c->verbose ? "1" : "0";
     if (!strcmp(name, "SUMMARY"))
@@ -109,6 +169,34 @@ static const char *current(const char *name)
     if (!strcmp(name, "PID")) {
         snprintf(buf, sizeof(buf), "%ld", c->owner_pid);
         return buf;
+    }
+    if (!strcmp(name, "MODE"))
+        return c->sample_only ? "sample" : "full";
+    if (!strcmp(name, "SAMPLE")) {
+        snprintf(buf, sizeof(buf), "%ld", c->sample);
+        return c->sample ? buf : "";
+    }
+    if (!strcmp(name, "SAMPLE_DEPTH")) {
+        snprintf(buf, sizeof(buf), "%d", c->sample_depth);
+        return buf;
+    }
+    if (!strcmp(name, "SAMPLE_SEED")) {
+        snprintf(buf, sizeof(buf), "%llu", c->sample_seed);
+        return c->sample_seed ? buf : "";
+    }
+    if (!strcmp(name, "YOUNG_MS")) {
+        snprintf(buf, sizeof(buf), "%ld", c->young_ms);
+        return buf;
+    }
+    if (!strcmp(name, "UNWIND"))
+        return c->unwind_mode == HS_UNWIND_FP          ? "fp"
+               : c->unwind_mode == HS_UNWIND_LIBUNWIND ? "libunwind"
+                                                       : "auto";
+    if (!strcmp(name, "PROFILE_OUT"))
+        return c->profile_out;
+    if (!strcmp(name, "PROFILE_SIGNAL")) {
+        snprintf(buf, sizeof(buf), "%d", c->profile_signal);
+        return c->profile_signal ? buf : "";
     }
     if (!strcmp(name, "UNWIND_DEPTH")) {
         snprintf(buf, sizeof(buf), "%d", c->unwind_depth);

@@ -198,7 +198,8 @@ static void test_ids_and_realloc(void **state)
 {
     (void)state;
     char *p = (char *)0x160000000000ull;
-    hs_block b1, b2, b3, old;
+    hs_block b1, b2, b3;
+    struct hs_realloc_ctx ctx;
     hs__track_alloc(p, 10, 0, 0);
     hs__track_alloc(p + 64, 20, 0, 0);
     hs__track_alloc(p + 128, 30, 0, 0);
@@ -211,8 +212,9 @@ static void test_ids_and_realloc(void **state)
     assert_int_equal(b3.id, b2.id + 2);
 
     /* Move b2 far away: same id, new size. */
-    assert_int_equal(hs__track_realloc_begin(p + 64, &old), 1);
-    hs__track_realloc_end(1, &old, p + (1 << 20), 4000, 0, 0, 0);
+    hs__track_realloc_begin(p + 64, &ctx);
+    assert_int_equal(ctx.had_block, 1);
+    hs__track_realloc_end(&ctx, p + (1 << 20), 4000, 0, 0, 0);
     hs_block moved;
     assert_int_equal(hs__registry_lookup((uintptr_t)p + (1 << 20), &moved), 1);
     assert_int_equal(moved.id, b2.id);
@@ -220,15 +222,17 @@ static void test_ids_and_realloc(void **state)
     assert_int_equal(hs__registry_lookup((uintptr_t)p + 64, &moved), 0);
 
     /* A failed realloc leaves the block where it was. */
-    assert_int_equal(hs__track_realloc_begin(p + 128, &old), 1);
-    hs__track_realloc_end(1, &old, NULL, 1 << 30, 0, 0, 0);
+    hs__track_realloc_begin(p + 128, &ctx);
+    assert_int_equal(ctx.had_block, 1);
+    hs__track_realloc_end(&ctx, NULL, 1 << 30, 0, 0, 0);
     assert_int_equal(hs__registry_lookup((uintptr_t)p + 128, &moved), 1);
     assert_int_equal(moved.id, b3.id);
     assert_int_equal(moved.size, 30);
 
     /* realloc(p, 0) that freed. */
-    assert_int_equal(hs__track_realloc_begin(p + 128, &old), 1);
-    hs__track_realloc_end(1, &old, NULL, 0, 0, 0, 1);
+    hs__track_realloc_begin(p + 128, &ctx);
+    assert_int_equal(ctx.had_block, 1);
+    hs__track_realloc_end(&ctx, NULL, 0, 0, 0, 1);
     assert_int_equal(hs__registry_lookup((uintptr_t)p + 128, &moved), 0);
 
     hs__track_free(p);

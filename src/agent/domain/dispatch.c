@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../agent_int.h"
 #include "cdp_gen.h"
 #include "cdp_msg.h"
 #include "domain.h"
@@ -117,8 +118,15 @@ static hs_handler_fn find_handler(const char *method)
 
 static void not_implemented(hs_call *c, const char *method)
 {
-    char msg[160];
-    snprintf(msg, sizeof(msg), "%s is not implemented by heapscope yet", method);
+    char msg[200];
+    /* Every HeapProfiler command not served yet needs the registry. */
+    if (!hs__registry_on)
+        snprintf(msg, sizeof(msg),
+                 "%s needs the live-block registry, which is off in sampling-only mode "
+                 "(HEAPSCOPE_MODE=sample)",
+                 method);
+    else
+        snprintf(msg, sizeof(msg), "%s is not implemented by heapscope yet", method);
     hs__call_error(c, -32000, msg);
 }
 

@@ -246,11 +246,10 @@ static void *realloc_from_boot(void *p, size_t n)
 static void *realloc_common(void *p, size_t size, int which, size_t n, size_t m, struct site ra)
 {
     tls_guard = 1;
-    hs_block old;
-    int had = 0;
+    struct hs_realloc_ctx ctx = {.had_block = 0, .had_sample = 0};
     if (p) {
         int e = errno;
-        had = hs__track_realloc_begin(p, &old);
+        hs__track_realloc_begin(p, &ctx);
         errno = e;
     }
     void *q = which == 0 ? hs__real.realloc(p, n) : hs__real.reallocarray(p, n, m);
@@ -258,7 +257,7 @@ static void *realloc_common(void *p, size_t size, int which, size_t n, size_t m,
     /* glibc's realloc(p, 0) frees p and returns NULL; any other NULL is a
      * failure that leaves p live. */
     int freed = p != NULL && q == NULL && size == 0;
-    hs__track_realloc_end(had, &old, q, size, ra.ra, ra.sp, freed);
+    hs__track_realloc_end(&ctx, q, size, ra.ra, ra.sp, freed);
     errno = e;
     tls_guard = 0;
     return q;

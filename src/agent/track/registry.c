@@ -21,14 +21,12 @@
  *
  * This file does not assign ids, count, or resolve sites (track.c, sites.c).
  */
-#include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "../agent_int.h"
 #include "heapscope/hs_err.h"
+#include "lock.h"
 
 #define LEAF_SHIFT 16
 #define GRAN_SHIFT 3
@@ -79,48 +77,6 @@ static struct ovf_entry *ovf;
 static size_t ovf_len, ovf_cap;
 static _Atomic size_t ovf_full_count;
 
-/* ---- locks --------------------------------------------------------------- */
-
-/* The locks are futex-based mutexes (0 free, 1 held, 2 held with possible
- * sleepers): a short spin, then sleep in the kernel. Only yielding would
- * livelock a real-time thread spinning against a lower-priority holder on
- * the same CPU. */
-static void futex(_Atomic uint32_t *l, int op, uint32_t val)
-{
-    syscall(SYS_futex, (uint32_t *)l, op, val, NULL, NULL, 0);
-}
-
-static void spin_lock_slow(_Atomic uint32_t *l)
-{
-    for (unsigned n = 0; n < 100; n++) {
-        uint32_t free_ = 0;
-        if (atomic_load_explicit(l, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_weak_explicit(l, &free_, 1, memory_order_acquire,
-                                                  memory_order_relaxed))
-            return;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
-    while (atomic_exchange_explicit(l, 2, memory_order_acquire) != 0)
-        futex(l, FUTEX_WAIT_PRIVATE, 2);
-}
-
-static inline void spin_lock(_Atomic uint32_t *l)
-{
-    uint32_t free_ = 0;
-    if (HS_LIKELY(atomic_compare_exchange_strong_explicit(l, &free_, 1, memory_order_acquire,
-                                                          memory_order_relaxed)))
-        return;
-    spin_lock_slow(l);
-}
-
-static inline void spin_unlock(_Atomic uint32_t *l)
-{
-    if (HS_UNLIKELY(atomic_exchange_explicit(l, 0, memory_order_release) == 2))
-        futex(l, FUTEX_WAKE_PRIVATE, 1);
-}
-
 /* ---- radix table ---------------------------------------------------------- */
 
 static inline struct leaf *leaf_peek(uintptr_t window)
@@ -134,7 +90,7 @@ static inline struct leaf *leaf_peek(uintptr_t window)
 static struct leaf *leaf_create(uintptr_t window)
 {
     struct leaf *lf = NULL;
-    spin_lock(&struct_lock);
+    hs__lock(&struct_lock);
     leaf_ptr *l2 = atomic_load_explicit(&l1[window >> L2_BITS], memory_order_acquire);
     if (!l2) {
         /* 512 KiB of address space; pages are touched only where leaves
@@ -159,7 +115,7 @@ static struct leaf *leaf_create(uintptr_t window)
     atomic_store_explicit(&all_leaves, lf, memory_order_release);
     atomic_store_explicit(slotp, lf, memory_order_release);
 out:
-    spin_unlock(&struct_lock);
+    hs__unlock(&struct_lock);
     return lf;
 }
 
@@ -294,10 +250,10 @@ static void ovf_del(struct ovf_entry *o)
 
 static uint64_t ovf_size_of(uintptr_t addr)
 {
-    spin_lock(&ovf_lock);
+    hs__lock(&ovf_lock);
     struct ovf_entry *o = ovf_find(addr);
     uint64_t size = o ? o->size : 0;
-    spin_unlock(&ovf_lock);
+    hs__unlock(&ovf_lock);
     return size;
 }
 
@@ -322,14 +278,14 @@ static int insert_full_ovf(uintptr_t addr, uint64_t size, uint32_t id, uint32_t 
 {
     struct ovf_entry e = {addr, size, id, site, 1};
     int was = 0;
-    spin_lock(&ovf_lock);
+    hs__lock(&ovf_lock);
     struct ovf_entry *o = ovf_find(addr);
     if (o && o->full) {
         *replaced = (hs_block){o->addr, o->size, o->id, o->site};
         was = 1;
     }
     int rc = ovf_put(&e);
-    spin_unlock(&ovf_lock);
+    hs__unlock(&ovf_lock);
     note_size(size);
     return rc ? HS_E_NOMEM : was;
 }
@@ -354,7 +310,7 @@ int hs__registry_insert(uintptr_t addr, uint64_t size, uint32_t id, uint32_t sit
                      key | (site << SITE_SHIFT)};
     int was = 0;
 
-    spin_lock(&lf->lock);
+    hs__lock(&lf->lock);
     int64_t at = leaf_find(lf, key);
     if (HS_UNLIKELY(at >= 0)) {
         /* A stale entry (its free went unseen): hand it back, then reuse
@@ -362,26 +318,26 @@ int hs__registry_insert(uintptr_t addr, uint64_t size, uint32_t id, uint32_t sit
         struct slot *o = &lf->slots[at];
         *replaced = (hs_block){addr, o->size, o->id, o->ks >> SITE_SHIFT};
         if (o->size == SIZE_HUGE) {
-            spin_lock(&ovf_lock); /* rank: leaf, then overflow */
+            hs__lock(&ovf_lock); /* rank: leaf, then overflow */
             struct ovf_entry *oe = ovf_find(addr);
             if (oe) {
                 replaced->size = oe->size;
                 ovf_del(oe);
             }
-            spin_unlock(&ovf_lock);
+            hs__unlock(&ovf_lock);
         }
     }
     if (HS_UNLIKELY(s.size == SIZE_HUGE)) {
         struct ovf_entry e = {addr, size, id, site, 0};
-        spin_lock(&ovf_lock);
+        hs__lock(&ovf_lock);
         int rc = ovf_put(&e);
-        spin_unlock(&ovf_lock);
+        hs__unlock(&ovf_lock);
         if (rc) {
             if (at >= 0) { /* the stale entry is gone either way */
                 lf->bytes -= replaced->size;
                 leaf_delete_at(lf, (uint32_t)at);
             }
-            spin_unlock(&lf->lock);
+            hs__unlock(&lf->lock);
             return HS_E_NOMEM;
         }
     }
@@ -393,7 +349,7 @@ int hs__registry_insert(uintptr_t addr, uint64_t size, uint32_t id, uint32_t sit
         if (HS_UNLIKELY((lf->count + 1) * 4 > (3u << lf->cap_log2))) {
             uint32_t nlog2 = lf->cap_log2 ? lf->cap_log2 + 1 : MIN_CAP_LOG2;
             if (leaf_resize(lf, nlog2)) {
-                spin_unlock(&lf->lock);
+                hs__unlock(&lf->lock);
                 return HS_E_NOMEM;
             }
         }
@@ -401,7 +357,7 @@ int hs__registry_insert(uintptr_t addr, uint64_t size, uint32_t id, uint32_t sit
         lf->count++;
     }
     lf->bytes += size;
-    spin_unlock(&lf->lock);
+    hs__unlock(&lf->lock);
     if (HS_UNLIKELY(size > atomic_load_explicit(&max_block_size, memory_order_relaxed)))
         note_size(size);
     return was;
@@ -410,14 +366,14 @@ int hs__registry_insert(uintptr_t addr, uint64_t size, uint32_t id, uint32_t sit
 static int remove_full_ovf(uintptr_t addr, hs_block *out)
 {
     int found = 0;
-    spin_lock(&ovf_lock);
+    hs__lock(&ovf_lock);
     struct ovf_entry *o = ovf_find(addr);
     if (o && o->full) {
         *out = (hs_block){o->addr, o->size, o->id, o->site};
         ovf_del(o);
         found = 1;
     }
-    spin_unlock(&ovf_lock);
+    hs__unlock(&ovf_lock);
     return found;
 }
 
@@ -428,10 +384,10 @@ int hs__registry_remove(uintptr_t addr, hs_block *out)
     struct leaf *lf = leaf_peek(addr >> LEAF_SHIFT);
     if (HS_UNLIKELY(!lf))
         return 0;
-    spin_lock(&lf->lock);
+    hs__lock(&lf->lock);
     int64_t at = leaf_find(lf, key_of(addr));
     if (at < 0) {
-        spin_unlock(&lf->lock);
+        hs__unlock(&lf->lock);
         return 0;
     }
     struct slot s = lf->slots[at];
@@ -440,17 +396,17 @@ int hs__registry_remove(uintptr_t addr, hs_block *out)
     out->id = s.id;
     out->site = s.ks >> SITE_SHIFT;
     if (HS_UNLIKELY(s.size == SIZE_HUGE)) {
-        spin_lock(&ovf_lock);
+        hs__lock(&ovf_lock);
         struct ovf_entry *oe = ovf_find(addr);
         if (oe) {
             out->size = oe->size;
             ovf_del(oe);
         }
-        spin_unlock(&ovf_lock);
+        hs__unlock(&ovf_lock);
     }
     lf->bytes -= out->size;
     leaf_delete_at(lf, (uint32_t)at);
-    spin_unlock(&lf->lock);
+    hs__unlock(&lf->lock);
     return 1;
 }
 
@@ -471,7 +427,7 @@ int hs__registry_lookup(uintptr_t addr, hs_block *out)
 {
     if (atomic_load_explicit(&ovf_full_count, memory_order_relaxed)) {
         int found = 0;
-        spin_lock(&ovf_lock);
+        hs__lock(&ovf_lock);
         for (size_t i = 0; i < ovf_len && !found; i++) {
             hs_block b = {ovf[i].addr, ovf[i].size, ovf[i].id, ovf[i].site};
             if (ovf[i].full && addr >= b.addr && block_covers(&b, addr)) {
@@ -479,7 +435,7 @@ int hs__registry_lookup(uintptr_t addr, hs_block *out)
                 found = 1;
             }
         }
-        spin_unlock(&ovf_lock);
+        hs__unlock(&ovf_lock);
         if (found)
             return 1;
     }
@@ -499,7 +455,7 @@ int hs__registry_lookup(uintptr_t addr, hs_block *out)
         if (lf) {
             hs_block best = {0, 0, 0, 0};
             int have = 0;
-            spin_lock(&lf->lock);
+            hs__lock(&lf->lock);
             for (uint32_t i = 0; lf->slots && i < (1u << lf->cap_log2); i++) {
                 if (!lf->slots[i].id)
                     continue;
@@ -510,7 +466,7 @@ int hs__registry_lookup(uintptr_t addr, hs_block *out)
                     have = 1;
                 }
             }
-            spin_unlock(&lf->lock);
+            hs__unlock(&lf->lock);
             if (have) {
                 if (best.size == SIZE_HUGE)
                     best.size = ovf_size_of(best.addr);
@@ -530,7 +486,7 @@ int hs__registry_foreach(hs_block_fn cb, void *arg, int locked)
     for (struct leaf *lf = atomic_load_explicit(&all_leaves, memory_order_acquire); lf;
          lf = atomic_load_explicit(&lf->next, memory_order_relaxed)) {
         if (!locked)
-            spin_lock(&lf->lock);
+            hs__lock(&lf->lock);
         int rc = 0;
         for (uint32_t i = 0; lf->slots && i < (1u << lf->cap_log2) && !rc; i++) {
             if (!lf->slots[i].id)
@@ -548,14 +504,14 @@ int hs__registry_foreach(hs_block_fn cb, void *arg, int locked)
             rc = cb(&b, arg);
         }
         if (!locked)
-            spin_unlock(&lf->lock);
+            hs__unlock(&lf->lock);
         if (rc)
             return rc;
     }
     if (!atomic_load_explicit(&ovf_full_count, memory_order_relaxed))
         return 0;
     if (!locked)
-        spin_lock(&ovf_lock);
+        hs__lock(&ovf_lock);
     int rc = 0;
     for (size_t i = 0; i < ovf_len && !rc; i++) {
         if (!ovf[i].full)
@@ -564,7 +520,7 @@ int hs__registry_foreach(hs_block_fn cb, void *arg, int locked)
         rc = cb(&b, arg);
     }
     if (!locked)
-        spin_unlock(&ovf_lock);
+        hs__unlock(&ovf_lock);
     return rc;
 }
 
@@ -602,20 +558,20 @@ void hs__registry_remap_ids(uint32_t (*map)(uint32_t id, void *arg), void *arg)
 
 void hs__registry_freeze(void)
 {
-    spin_lock(&struct_lock);
+    hs__lock(&struct_lock);
     for (struct leaf *lf = atomic_load_explicit(&all_leaves, memory_order_acquire); lf;
          lf = atomic_load_explicit(&lf->next, memory_order_relaxed))
-        spin_lock(&lf->lock);
-    spin_lock(&ovf_lock);
+        hs__lock(&lf->lock);
+    hs__lock(&ovf_lock);
 }
 
 void hs__registry_thaw(void)
 {
-    spin_unlock(&ovf_lock);
+    hs__unlock(&ovf_lock);
     for (struct leaf *lf = atomic_load_explicit(&all_leaves, memory_order_acquire); lf;
          lf = atomic_load_explicit(&lf->next, memory_order_relaxed))
-        spin_unlock(&lf->lock);
-    spin_unlock(&struct_lock);
+        hs__unlock(&lf->lock);
+    hs__unlock(&struct_lock);
 }
 
 void hs__registry_thaw_child(void)
@@ -630,19 +586,19 @@ void hs__registry_totals(uint64_t *blocks, uint64_t *bytes)
     uint64_t nb = 0, sz = 0;
     for (struct leaf *lf = atomic_load_explicit(&all_leaves, memory_order_acquire); lf;
          lf = atomic_load_explicit(&lf->next, memory_order_relaxed)) {
-        spin_lock(&lf->lock);
+        hs__lock(&lf->lock);
         nb += lf->count;
         sz += lf->bytes;
-        spin_unlock(&lf->lock);
+        hs__unlock(&lf->lock);
     }
-    spin_lock(&ovf_lock);
+    hs__lock(&ovf_lock);
     for (size_t i = 0; i < ovf_len; i++) {
         if (ovf[i].full) {
             nb++;
             sz += ovf[i].size;
         }
     }
-    spin_unlock(&ovf_lock);
+    hs__unlock(&ovf_lock);
     *blocks = nb;
     *bytes = sz;
 }

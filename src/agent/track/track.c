@@ -16,6 +16,7 @@
 #include "../agent_int.h"
 
 struct hs_counters hs__counters;
+int hs__registry_on = 1;
 
 static HS_TLS int64_t tls_pending;
 /* A thread's pending bytes are folded in when it exits, through a key
@@ -29,6 +30,7 @@ static void thread_exit_flush(void *arg)
 {
     (void)arg;
     hs__track_flush();
+    hs__sample_thread_exit();
 }
 
 void hs__track_init(void)
@@ -37,8 +39,10 @@ void hs__track_init(void)
         atomic_store_explicit(&exit_key_ready, 1, memory_order_release);
 }
 
-static void hook_thread_exit(void)
+void hs__track_thread_hook(void)
 {
+    if (tls_exit_hooked)
+        return;
     if (!atomic_load_explicit(&exit_key_ready, memory_order_acquire))
         return; /* before the agent's constructor: tried again later */
     tls_exit_hooked = 1;
@@ -73,7 +77,7 @@ void hs__track_flush(void)
 static inline void live_delta(int64_t d)
 {
     if (HS_UNLIKELY(!tls_exit_hooked))
-        hook_thread_exit();
+        hs__track_thread_hook();
     tls_pending += d;
     if (HS_UNLIKELY(tls_pending > HS_FLUSH_BYTES || tls_pending < -HS_FLUSH_BYTES))
         hs__track_flush();
@@ -100,48 +104,59 @@ static int record(uintptr_t addr, uint64_t size, uint32_t id, uint32_t site)
 
 void hs__track_alloc(void *p, size_t size, uintptr_t ra, uintptr_t sp)
 {
-    uint32_t site = hs__site_resolve(ra, sp);
-    if (HS_UNLIKELY(record((uintptr_t)p, size, new_id(), site) < 0)) {
-        /* Out of memory for the registry: the block goes unrecorded. */
-        atomic_fetch_add_explicit(&hs__counters.unrecorded, 1, memory_order_relaxed);
-        return;
+    if (HS_LIKELY(hs__registry_on)) {
+        uint32_t site = hs__site_resolve(ra, sp);
+        if (HS_UNLIKELY(record((uintptr_t)p, size, new_id(), site) < 0))
+            /* Out of memory for the registry: the block goes unrecorded. */
+            atomic_fetch_add_explicit(&hs__counters.unrecorded, 1, memory_order_relaxed);
+        else
+            live_delta((int64_t)size);
     }
-    live_delta((int64_t)size);
+    hs__sample_alloc((uintptr_t)p, size, ra, sp);
 }
 
 void hs__track_free(void *p)
 {
     hs_block b;
-    if (hs__registry_remove((uintptr_t)p, &b))
+    if (HS_LIKELY(hs__registry_on) && hs__registry_remove((uintptr_t)p, &b))
         live_delta(-(int64_t)b.size);
+    if (hs__sample_maybe((uintptr_t)p))
+        hs__sample_free_slow((uintptr_t)p);
 }
 
-int hs__track_realloc_begin(void *p, hs_block *old)
+void hs__track_realloc_begin(void *p, struct hs_realloc_ctx *c)
 {
-    return hs__registry_remove((uintptr_t)p, old);
+    c->had_block = hs__registry_on && hs__registry_remove((uintptr_t)p, &c->old);
+    c->had_sample = hs__sample_maybe((uintptr_t)p) && hs__sampler_take((uintptr_t)p, &c->sample);
 }
 
-void hs__track_realloc_end(int had_old, const hs_block *old, void *q, size_t size, uintptr_t ra,
+/* For sampling, a realloc that succeeds is the free of the old block and the
+ * allocation of the new one, whether it moved or not. */
+void hs__track_realloc_end(const struct hs_realloc_ctx *c, void *q, size_t size, uintptr_t ra,
                            uintptr_t sp, int freed)
 {
+    if (!q && !freed) { /* failed: p is untouched and still live */
+        if (c->had_block)
+            (void)record(c->old.addr, c->old.size, c->old.id, c->old.site);
+        if (c->had_sample)
+            hs__sampler_put_back(&c->sample);
+        return;
+    }
+    if (c->had_sample)
+        hs__sampler_retire(&c->sample);
     if (freed) { /* realloc(p, 0) released p */
-        if (had_old)
-            live_delta(-(int64_t)old->size);
+        if (c->had_block)
+            live_delta(-(int64_t)c->old.size);
         return;
     }
-    if (!q) { /* failed: p is untouched and still live */
-        if (had_old)
-            (void)record(old->addr, old->size, old->id, old->site);
-        return;
-    }
-    if (!had_old) { /* realloc(NULL, n), or of a block we never saw */
+    if (!c->had_block) { /* realloc(NULL, n), a block we never saw, or no registry */
         hs__track_alloc(q, size, ra, sp);
         return;
     }
     /* Same object, same id and site, wherever it now lives. */
-    if (HS_UNLIKELY(record((uintptr_t)q, size, old->id, old->site) < 0)) {
-        live_delta(-(int64_t)old->size);
-        return;
-    }
-    live_delta((int64_t)size - (int64_t)old->size);
+    if (HS_UNLIKELY(record((uintptr_t)q, size, c->old.id, c->old.site) < 0))
+        live_delta(-(int64_t)c->old.size);
+    else
+        live_delta((int64_t)size - (int64_t)c->old.size);
+    hs__sample_alloc((uintptr_t)q, size, ra, sp);
 }

@@ -98,20 +98,13 @@ test('errors come back as ProtocolError with V8 code, message and data', async (
     'Failed to deserialize params.objectId - BINDINGS: string value expected'
   );
 
-  // A valid call to a command of a later issue is an error, never a success.
-  if (config.isNode) {
-    assert.deepEqual(await client.HeapProfiler.startSampling({ samplingInterval: 32768 }), {});
-    const { profile } = await client.HeapProfiler.stopSampling();
-    assert.ok(profile.head && Array.isArray(profile.samples));
-  } else {
-    for (const [method, params] of [
-      ['startSampling', { samplingInterval: 32768 }],
-      ['getSamplingProfile', {}],
-      ['takeHeapSnapshot', { reportProgress: false }],
-    ]) {
-      const err = await protocolError(client.HeapProfiler[method](params), method);
-      assertError(err, -32000, `HeapProfiler.${method} is not implemented by heapscope yet`);
-    }
+  // Sampling answers as V8 does; a valid call to a command of a later issue is an error, never a success.
+  assert.deepEqual(await client.HeapProfiler.startSampling({ samplingInterval: 32768 }), {});
+  const { profile } = await client.HeapProfiler.stopSampling();
+  assert.ok(profile.head && Array.isArray(profile.samples));
+  if (!config.isNode) {
+    const err = await protocolError(client.HeapProfiler.takeHeapSnapshot({ reportProgress: false }), 'takeHeapSnapshot');
+    assertError(err, -32000, 'HeapProfiler.takeHeapSnapshot is not implemented by heapscope yet');
   }
   // The session is still fine after all that.
   assert.deepEqual(await client.HeapProfiler.collectGarbage(), {});

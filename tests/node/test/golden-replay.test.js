@@ -19,7 +19,7 @@ const { wsConnect } = require('../lib/ws');
 const { loadErrorCases, loadMalformed, isSpuriousNotFound, assertLikeV8 } = require('../lib/golden');
 
 // ---- error-cases.jsonl ------------------------------------------------------------------------
-// same:    heapscope must answer exactly as V8 did (commands implemented in this issue,
+// same:    heapscope must answer exactly as V8 did (commands implemented so far,
 //          params errors found by the generated decoders, unknown methods, framing).
 // notyet:  a command of a later issue: heapscope must answer
 //          -32000 "HeapProfiler.<x> is not implemented by heapscope yet" (never a success).
@@ -29,35 +29,35 @@ const { loadErrorCases, loadMalformed, isSpuriousNotFound, assertLikeV8 } = requ
 const SAME = 'same';
 const NOTYET = 'notyet';
 const ERROR_CASES = {
-  'stopSampling before enable and without start': NOTYET,
-  'getSamplingProfile without start': NOTYET,
+  'stopSampling before enable and without start': SAME,
+  'getSamplingProfile without start': SAME,
   'stopTrackingHeapObjects without start': NOTYET,
   'collectGarbage before enable': SAME,
   enable: SAME,
   'enable twice': SAME,
-  'stopSampling without start (enabled)': NOTYET,
-  'startSampling samplingInterval 0': NOTYET,
-  'stopSampling after interval 0': NOTYET,
-  'startSampling samplingInterval -5': NOTYET,
-  'stopSampling after -5': NOTYET,
+  'stopSampling without start (enabled)': SAME,
+  'startSampling samplingInterval 0': SAME,
+  'stopSampling after interval 0': SAME,
+  'startSampling samplingInterval -5': SAME,
+  'stopSampling after -5': SAME,
   'startSampling samplingInterval "x" (wrong type)': SAME, // decoder: -32602 before the handler
-  'startSampling samplingInterval 1.5 (non-integer)': NOTYET,
-  'stopSampling after 1.5': NOTYET,
-  'startSampling with GC flags': NOTYET,
-  'startSampling twice': NOTYET,
-  'stopSampling (flags run)': NOTYET,
-  'startSampling with unknown extra param': NOTYET,
-  stopSampling: NOTYET,
+  'startSampling samplingInterval 1.5 (non-integer)': SAME,
+  'stopSampling after 1.5': SAME,
+  'startSampling with GC flags': SAME,
+  'startSampling twice': SAME,
+  'stopSampling (flags run)': SAME,
+  'startSampling with unknown extra param': SAME,
+  stopSampling: SAME,
   'startTrackingHeapObjects (no params)': NOTYET,
   'startTrackingHeapObjects twice': NOTYET,
   'stopTrackingHeapObjects reportProgress:false': NOTYET,
   'startTrackingHeapObjects then disable': NOTYET,
   'disable while tracking': SAME,
   're-enable': SAME,
-  'startSampling then takeHeapSnapshot while sampling': NOTYET,
+  'startSampling then takeHeapSnapshot while sampling': SAME,
   'takeHeapSnapshot while sampling (reportProgress false)': NOTYET,
   'disable while sampling': SAME,
-  'stopSampling after disable': NOTYET,
+  'stopSampling after disable': SAME,
   're-enable 2': SAME,
   'getObjectByHeapObjectId bogus numeric id': NOTYET,
   'getObjectByHeapObjectId non-numeric id': NOTYET,
