@@ -57,10 +57,14 @@ SYMTEST_NOINLINE uintptr_t over(double x)
     return pc;
 }
 
+int lambda_line;
+
 SYMTEST_NOINLINE uintptr_t with_lambda(int x)
 {
-    auto l = [](int y) __attribute__((noinline))
-    {
+    /* A lambda starts where its closure type is declared: at the '['. */
+    // clang-format off
+    lambda_line = __LINE__; auto l = [](int y) __attribute__((noinline)) {
+        // clang-format on
         uintptr_t pc = symtest_here() + static_cast<uintptr_t>(y) * 0;
         SYMTEST_KEEP();
         return pc;
@@ -98,6 +102,10 @@ int main()
     expect(hsns::over(4.0), "hsns::over(double)", &s[3]);
     expect(hsns::with_lambda(5), "hsns::with_lambda(int)::{lambda(int)#1}::operator()(int) const",
            &s[4]);
+    CHECK(s[4].line == hsns::lambda_line - 1);
+    /* GCC places the closure type at the lambda's "[]" (its ']'). */
+    int bracket = symtest_column(__FILE__, hsns::lambda_line, "[]");
+    CHECK(bracket > 0 && (s[4].column == bracket || s[4].column == bracket + 1));
     for (int i = 0; i < 5; i++)
         for (int j = i + 1; j < 5; j++)
             CHECK(s[i].func_key != s[j].func_key);
