@@ -713,16 +713,25 @@ static bool dwarf_function(struct script *s, Dwfl_Module *mod, uintptr_t addr, s
     return true;
 }
 
-/* "file://" + the absolute, lexically cleaned path (no "." or ".."). */
+/* "file://" + the absolute, lexically cleaned path (no "." or ".."). When
+ * even the compilation directory is relative (reproducible builds map it,
+ * as Debian's do: "./csu"), no absolute path exists: the cleaned relative
+ * path is given without "file://" ("stdlib/msort.c"), which still names the
+ * file and goes with its line. */
 static const char *file_url(const char *file, const char *comp_dir)
 {
     static char in[2 * PATH_MAX], out[2 * PATH_MAX + 8];
-    int n = file[0] == '/' || !comp_dir ? snprintf(in, sizeof(in), "%s", file)
-                                        : snprintf(in, sizeof(in), "%s/%s", comp_dir, file);
-    if (n < 0 || (size_t)n >= sizeof(in) || in[0] != '/')
+    /* libdw has joined the name with its line-table directory already; a
+     * name still relative is relative to the compilation directory, unless
+     * that is relative too, and then libdw has used it. */
+    int n = file[0] == '/' || !comp_dir || comp_dir[0] != '/'
+                ? snprintf(in, sizeof(in), "%s", file)
+                : snprintf(in, sizeof(in), "%s/%s", comp_dir, file);
+    if (n <= 0 || (size_t)n >= sizeof(in))
         return NULL;
-    size_t o = strlen(strcpy(out, "file://"));
-    size_t root = o;
+    bool abs = in[0] == '/';
+    size_t o = abs ? strlen(strcpy(out, "file://")) : 0;
+    size_t root = o, up = o; /* out[root, up) holds leading ".." of a relative path */
     for (const char *p = in; *p;) {
         while (*p == '/')
             p++;
@@ -730,20 +739,23 @@ static const char *file_url(const char *file, const char *comp_dir)
         size_t len = (size_t)(e - p);
         if (len == 0 || (len == 1 && p[0] == '.')) {
             /* nothing */
-        } else if (len == 2 && p[0] == '.' && p[1] == '.') {
-            while (o > root && out[o - 1] != '/')
+        } else if (len == 2 && p[0] == '.' && p[1] == '.' && o > up) {
+            while (o > up && out[o - 1] != '/')
                 o--;
-            if (o > root)
+            if (o > up)
                 o--;
-        } else {
-            out[o++] = '/';
+        } else if (!(len == 2 && p[0] == '.' && p[1] == '.' && abs)) {
+            if (abs || o > root)
+                out[o++] = '/';
             memcpy(out + o, p, len);
             o += len;
+            if (len == 2 && p[0] == '.' && p[1] == '.')
+                up = o;
         }
         p = e;
     }
     if (o == root)
-        out[o++] = '/';
+        out[o++] = abs ? '/' : '.';
     out[o] = 0;
     return intern_url(out);
 }
