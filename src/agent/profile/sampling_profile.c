@@ -153,7 +153,7 @@ static struct pnode *child(struct pnode *parent, uint64_t key, const hs_sym *sym
             : node_new(key, "(no stack)", "", 0, -1, -1);
     if (!n)
         return NULL;
-    memmove(&parent->kids[lo + 1], &parent->kids[lo], (parent->nkids - lo) * sizeof(*n));
+    memmove(&parent->kids[lo + 1], &parent->kids[lo], (parent->nkids - lo) * sizeof(*parent->kids));
     parent->kids[lo] = n;
     parent->nkids++;
     return n;

@@ -193,7 +193,8 @@ function programArgs(args) {
 }
 
 /*
- * opts: args (program arguments), env (extra environment), via ('preload' |
+ * opts: program (another executable to run under the agent instead of
+ * hs-test-target), args (program arguments), env (extra environment), via ('preload' |
  * 'cli'), listen (false: start without an endpoint, for reference runs),
  * wait (HEAPSCOPE_WAIT=1). `t` is the node:test context: the process is
  * killed and reaped in t.after().
@@ -203,7 +204,7 @@ async function startTarget(t, opts = {}) {
   const env = { ...process.env, ...(opts.env || {}) };
   delete env.LD_PRELOAD;
   delete env.NODE_OPTIONS;
-  const prog = programArgs(args);
+  const prog = opts.program ? { file: opts.program, argv: args } : programArgs(args);
   let file = prog.file;
   let argv = prog.argv;
   const listen = opts.listen !== false;
