@@ -58,6 +58,7 @@ void test_lying_cfi(void **state);
 
 __attribute__((noinline)) void capture(struct shot *s)
 {
+    uint64_t fb = hs__unwind_fallbacks();
     /* Threads share the mode: they ask for AUTO only and leave it alone. */
     int switching = s->modes != M_AUTO;
     for (int m = 0; m < 3; m++) {
@@ -70,6 +71,7 @@ __attribute__((noinline)) void capture(struct shot *s)
     if (switching)
         hs__unwind_set_mode(HS_UNWIND_AUTO);
     s->nfull = hs__unwind(s->full, SHOT_FRAMES);
+    s->fallbacks = hs__unwind_fallbacks() - fb;
     if (!s->no_raw)
         s->nraw = unw_backtrace((void **)s->raw, SHOT_FRAMES);
     unwind_test_sink++;
@@ -139,6 +141,14 @@ static void assert_walkable(const uintptr_t *pcs, int n)
             fail_msg("frame #%d has no rule AUTO can follow", i);
         }
     }
+}
+
+/* ... and no AUTO walk of the shot (not threads': they share the counter)
+ * went to libunwind. */
+static void assert_walkable_shot(const struct shot *s)
+{
+    assert_walkable(s->pcs[0], s->n[0]);
+    assert_int_equal(s->fallbacks, 0);
 }
 
 static int frame_in(const uintptr_t *pcs, int n, const char *sym)
@@ -215,7 +225,7 @@ void test_mixed_frames(void **state)
     assert_true(frame_in(s->pcs[0], s->n[0], "fp_chain") > 0);
     assert_true(frame_in(s->pcs[0], s->n[0], "test_mixed_frames") > 0);
     assert_true(frame_in(s->pcs[0], s->n[0], "main") > 0);
-    assert_walkable(s->pcs[0], s->n[0]);
+    assert_walkable_shot(s);
     /* Following rbp skips the frames without a frame pointer (up to this
      * test's frame: beyond, cmocka's frames may hold anything in rbp). */
     int t = frame_in(s->pcs[0], s->n[0], "test_mixed_frames"), k = 0;
@@ -276,7 +286,7 @@ void test_qsort_callback(void **state)
     int test = frame_in(s->pcs[0], s->n[0], "test_qsort_callback");
     assert_true(frame_in(s->pcs[0], s->n[0], "cmp_capture") > 0);
     assert_true(in_libc > 0 && test > in_libc);
-    assert_walkable(s->pcs[0], s->n[0]);
+    assert_walkable_shot(s);
     free(s);
 }
 
@@ -289,7 +299,7 @@ void test_cxx_sort(void **state)
     assert_same("auto", s->pcs[0], s->n[0], "libunwind mode", s->pcs[2], s->n[2]);
     assert_same_from_1("auto", s->pcs[0], s->n[0], "unw_backtrace", s->raw, s->nraw);
     assert_true(frame_in(s->pcs[0], s->n[0], "cxx_sort_capture") > 2);
-    assert_walkable(s->pcs[0], s->n[0]);
+    assert_walkable_shot(s);
     free(s);
 }
 
@@ -305,7 +315,7 @@ void test_cxx_libstdcxx(void **state)
     int lib = frame_in_module(s->pcs[0], s->n[0], "libstdc++.so");
     assert_true(lib > 0);
     assert_true(frame_in(s->pcs[0], s->n[0], "cxx_stream_capture") > lib);
-    assert_walkable(s->pcs[0], s->n[0]);
+    assert_walkable_shot(s);
     free(s);
 }
 
@@ -323,7 +333,7 @@ void test_realigned_frame(void **state)
     assert_int_equal(hs__frames_cfi(s->pcs[0][1], &r), HS_CFI_STEP);
     assert_true(r.cfa_deref && r.cfa_rbp);
     assert_int_equal(r.rbp_how, HS_CFI_RBP_AT_RBP);
-    assert_walkable(s->pcs[0], s->n[0]);
+    assert_walkable_shot(s);
     free(s);
 }
 
@@ -343,6 +353,7 @@ static void check_truncated(int max, int fp_only)
     assert_same("auto", s->pcs[0], s->n[0], "libunwind mode", s->pcs[2], s->n[2]);
     /* full was taken from the next line of capture: same frames from 1 on. */
     assert_same_from_1("auto", s->pcs[0], max, "auto full", s->full, max);
+    assert_int_equal(s->fallbacks, 0);
     if (fp_only) {
         assert_int_equal(s->n[1], max);
         assert_same("fp", s->pcs[1], s->n[1], "auto", s->pcs[0], s->n[0]);
@@ -412,6 +423,7 @@ void test_threads(void **state)
     pthread_t th[THREADS];
     struct thr t[THREADS];
     hs__unwind_set_mode(HS_UNWIND_AUTO);
+    uint64_t fb = hs__unwind_fallbacks();
     assert_int_equal(pthread_barrier_init(&start, NULL, THREADS), 0);
     for (int i = 0; i < THREADS; i++) {
         t[i] = (struct thr){.start = &start, .id = i};
@@ -420,6 +432,7 @@ void test_threads(void **state)
     for (int i = 0; i < THREADS; i++)
         assert_int_equal(pthread_join(th[i], NULL), 0);
     pthread_barrier_destroy(&start);
+    assert_int_equal(hs__unwind_fallbacks(), fb);
     for (int i = 0; i < THREADS; i++) {
         assert_int_equal(t[i].walked, ROUNDS);
         assert_int_equal(t[i].mismatches, 0);
@@ -437,7 +450,7 @@ __attribute__((noinline)) void check_garbage_rbp(uintptr_t garbage)
     assert_same_from_1("auto", s->pcs[0], s->n[0], "unw_backtrace", s->raw, s->nraw);
     assert_true(frame_in(s->pcs[0], s->n[0], "check_garbage_rbp") >
                 frame_in(s->pcs[0], s->n[0], "call_with_rbp"));
-    assert_walkable(s->pcs[0], s->n[0]);
+    assert_walkable_shot(s);
     /* FP: capture, then fp_probe's return into call_with_rbp, then the
      * garbage, which must end the walk without a fault. */
     assert_true(s->n[1] >= 3);
@@ -483,6 +496,7 @@ void test_lying_cfi(void **state)
     assert_true(at >= 2);
     assert_int_equal(s->n[0], at + 1);
     assert_int_equal(s->nfull, at + 1);
+    assert_int_equal(s->fallbacks, 0);
     struct hs_cfi_rule r;
     assert_int_equal(hs__frames_cfi(s->pcs[0][at], &r), HS_CFI_STEP);
     assert_true(r.cfa_off > 0x7ff000);
@@ -535,6 +549,8 @@ void test_sigaltstack(void **state)
     /* FP saw only the handler's frames: none from below the signal. */
     assert_int_equal(frame_in(s->pcs[1], s->n[1], "raise_here"), -1);
     assert_same("fp", s->pcs[1], s->n[1], "auto", s->pcs[0], s->n[1]);
+    /* The signal frame's rule is libunwind's: AUTO and the full walk. */
+    assert_int_equal(s->fallbacks, 2);
     (void)lo;
     (void)hi;
     free(s);

@@ -21,8 +21,9 @@ struct shot {
     uintptr_t pcs[3][SHOT_FRAMES];
     int nfull; /* AUTO without truncation */
     uintptr_t full[SHOT_FRAMES];
-    int no_raw; /* the stack lies to libunwind: do not ask it */
-    int nraw;   /* unw_backtrace called from the same function */
+    int fallbacks; /* AUTO walks handed to libunwind meanwhile */
+    int no_raw;    /* the stack lies to libunwind: do not ask it */
+    int nraw;      /* unw_backtrace called from the same function */
     uintptr_t raw[SHOT_FRAMES];
 };
 

@@ -1,8 +1,8 @@
 /*
  * frames.h — what the stack unwinder (unwind.c) asks of frames.c: the CFI
  * rule at a return address, in the few shapes it can follow without a
- * general unwinder. Private to track/; sites.c uses the narrower
- * hs__frames_rule declared in agent_int.h.
+ * general unwinder, and the unwinder's one counter. Private to track/;
+ * sites.c uses the narrower hs__frames_rule declared in agent_int.h.
  */
 #ifndef HS_FRAMES_H
 #define HS_FRAMES_H
@@ -43,5 +43,9 @@ struct hs_cfi_rule {
  * dladdr, the module's CFI under a lock; libdw allocates, so the caller
  * holds the hooks' guard). Returns out->kind. */
 int hs__frames_cfi(uintptr_t ra, struct hs_cfi_rule *out);
+
+/* unwind.c: how many AUTO walks handed their stack to libunwind (a pc
+ * without a simple rule, an unknown stack); for tests and the bench. */
+uint64_t hs__unwind_fallbacks(void);
 
 #endif

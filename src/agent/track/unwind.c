@@ -34,6 +34,12 @@
 #include "frames.h"
 
 static _Atomic int unwind_mode = HS_UNWIND_AUTO;
+static _Atomic uint64_t fallbacks;
+
+uint64_t hs__unwind_fallbacks(void)
+{
+    return atomic_load_explicit(&fallbacks, memory_order_relaxed);
+}
 
 void hs__unwind_set_mode(enum hs_unwind_mode m)
 {
@@ -219,8 +225,14 @@ static int walk_cfi(uintptr_t *pcs, int max, struct regs r, uintptr_t hi)
     const uintptr_t lo = r.sp;
     int n = 0, bp_ok = 1;
     pcs[n++] = r.pc;
+    uintptr_t last_pc = 0;
+    uint64_t rule = 0;
     while (n < max) {
-        uint64_t rule = rule_for(r.pc);
+        /* Recursion repeats a pc: skip the table for it. */
+        if (r.pc != last_pc) {
+            rule = rule_for(r.pc);
+            last_pc = r.pc;
+        }
         unsigned kind = R_KIND(rule);
         if (kind == HS_CFI_END)
             break;
@@ -363,6 +375,7 @@ __attribute__((noinline)) int hs__unwind(uintptr_t *pcs, int max)
             pcs[0] = r.pc; /* on an unknown stack, read nothing */
             return 1;
         }
+        atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);
     }
     return walk_libunwind(pcs, max, r.pc);
 }
