@@ -135,13 +135,14 @@ __attribute__((noinline)) void alloc_freed_old(void)
 {
     enum { N = 3000 };
     static __thread void *mine[N];
-    double born = now_ms();
     for (int i = 0; i < N; i++) {
         mine[i] = malloc(2500);
         memset(mine[i], 6, 16);
     }
-    /* Old: past the threshold, with a margin for the clocks' granularity. */
-    while (now_ms() - born < (double)young_ms * 1.5 + 20) {
+    /* Old: the youngest block is past the threshold, with a margin for the
+     * clocks' granularity. */
+    double youngest = now_ms();
+    while (now_ms() - youngest < (double)young_ms * 1.5 + 20) {
         struct timespec d = {0, 5 * 1000 * 1000};
         nanosleep(&d, NULL);
     }

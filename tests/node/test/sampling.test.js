@@ -151,7 +151,7 @@ test('freed blocks: minor keeps the short-lived, major keeps all', async (t) => 
   let truth = JSON.parse(await tg.command('run'));
   let est = bytesByFunction((await client.HeapProfiler.stopSampling()).profile);
   assertEstimate('alloc_freed_young', est.alloc_freed_young || 0, truth.alloc_freed_young.young, rate, 'minor');
-  assert.equal(est.alloc_freed_old, undefined, `blocks older than ${YOUNG_MS} ms are not short-lived`);
+  assert.equal(est.alloc_freed_old, undefined, `blocks older than ${YOUNG_MS} ms are not short-lived: ${JSON.stringify(est)}`);
   assert.equal(await tg.command('free'), 'freed');
 
   await client.HeapProfiler.startSampling({ samplingInterval: rate, includeObjectsCollectedByMajorGC: true });
