@@ -69,31 +69,42 @@ static __attribute__((noinline)) int recurse(int depth, struct run *r)
     return (int)sink & 1;
 }
 
-/* Chains of distinct functions: each frame a pc nobody has looked up yet. */
+/* Chains of distinct functions: each frame a pc nobody has looked up yet.
+ * (The declaration at the end of each lets the macro take a semicolon.) */
 typedef void (*leaf_fn)(void);
 #define LINK(p, i, next)                                                                           \
     static __attribute__((noinline)) int p##i(leaf_fn leaf)                                        \
     {                                                                                              \
         sink += (uintptr_t)next(leaf);                                                             \
         return (int)sink & 1;                                                                      \
-    }
+    }                                                                                              \
+    extern int p##i##_linked
 #define CHAIN16(p)                                                                                 \
     static __attribute__((noinline)) int p##end(leaf_fn leaf)                                      \
     {                                                                                              \
         leaf();                                                                                    \
         return (int)sink & 1;                                                                      \
     }                                                                                              \
-    LINK(p, 15, p##end)                                                                            \
-    LINK(p, 14, p##15)                                                                             \
-    LINK(p, 13, p##14)                                                                             \
-    LINK(p, 12, p##13)                                                                             \
-    LINK(p, 11, p##12) LINK(p, 10, p##11) LINK(p, 9, p##10) LINK(p, 8, p##9) LINK(p, 7, p##8)      \
-        LINK(p, 6, p##7) LINK(p, 5, p##6) LINK(p, 4, p##5) LINK(p, 3, p##4) LINK(p, 2, p##3)       \
-            LINK(p, 1, p##2) LINK(p, 0, p##1)
+    LINK(p, 15, p##end);                                                                           \
+    LINK(p, 14, p##15);                                                                            \
+    LINK(p, 13, p##14);                                                                            \
+    LINK(p, 12, p##13);                                                                            \
+    LINK(p, 11, p##12);                                                                            \
+    LINK(p, 10, p##11);                                                                            \
+    LINK(p, 9, p##10);                                                                             \
+    LINK(p, 8, p##9);                                                                              \
+    LINK(p, 7, p##8);                                                                              \
+    LINK(p, 6, p##7);                                                                              \
+    LINK(p, 5, p##6);                                                                              \
+    LINK(p, 4, p##5);                                                                              \
+    LINK(p, 3, p##4);                                                                              \
+    LINK(p, 2, p##3);                                                                              \
+    LINK(p, 1, p##2);                                                                              \
+    LINK(p, 0, p##1)
 
-CHAIN16(a_)
-CHAIN16(b_)
-CHAIN16(c_)
+CHAIN16(a_);
+CHAIN16(b_);
+CHAIN16(c_);
 
 static uint64_t cold_ns;
 static int cold_frames;
