@@ -154,9 +154,13 @@ DEFAULT_WORKLOADS = ["jq", "python"]
 
 # ---- tools ------------------------------------------------------------------
 
+# Sampling (issue 4): heapscope's sampling-only mode and full mode with
+# sampling, and jemalloc's profiler, at the same mean intervals (2^15 and 2^19).
+SAMPLING_TOOLS = ["heapscope-sample32k", "heapscope-sample512k", "heapscope-full-sample32k",
+                  "jemalloc-prof512k"]
 TOOLS = ["baseline", "heapscope", "heapscope-nowrap", "heaptrack", "jemalloc-noprof",
-         "jemalloc", "gperftools", "massif"]
-DEFAULT_TOOLS = [t for t in TOOLS if t != "massif"]
+         "jemalloc", "gperftools", "massif"] + SAMPLING_TOOLS
+DEFAULT_TOOLS = [t for t in TOOLS if t != "massif" and t not in SAMPLING_TOOLS]
 ONE_RUN_TOOLS = {"massif"}  # too slow for repetitions: one timed run, marked
 
 
@@ -172,17 +176,27 @@ def wrap(tool, argv, env, agent, tmp, check):
         if check:  # proves the agent was loaded and counted; written at exit
             env["HEAPSCOPE_SUMMARY"] = os.path.join(tmp, "heapscope-summary")
         return argv, env
+    if tool in ("heapscope-sample32k", "heapscope-sample512k", "heapscope-full-sample32k"):
+        env["LD_PRELOAD"] = agent
+        env["HEAPSCOPE_LISTEN"] = "off"
+        env["HEAPSCOPE_SAMPLE"] = "524288" if tool.endswith("512k") else "32768"
+        if tool != "heapscope-full-sample32k":
+            env["HEAPSCOPE_MODE"] = "sample"
+        # Written at exit, as `heapscope run --sample` does; checked in round 0.
+        env["HEAPSCOPE_PROFILE_OUT"] = os.path.join(tmp, "hs.heapprofile")
+        return argv, env
     if tool == "heaptrack":
         return ["heaptrack", "-o", os.path.join(tmp, "ht")] + argv, env
     if tool == "jemalloc-noprof":
         env["LD_PRELOAD"] = JEMALLOC
         return argv, env
-    if tool == "jemalloc":
+    if tool in ("jemalloc", "jemalloc-prof512k"):
         env["LD_PRELOAD"] = JEMALLOC
         # prof_final: dump at exit; without it a run this short writes no
         # profile at all (prof_interval and prof_gdump are off by default).
-        env["MALLOC_CONF"] = ("prof:true,lg_prof_sample:15,prof_final:true,prof_prefix:%s/jeprof"
-                              % tmp)
+        lg = 19 if tool == "jemalloc-prof512k" else 15
+        env["MALLOC_CONF"] = ("prof:true,lg_prof_sample:%d,prof_final:true,prof_prefix:%s/jeprof"
+                              % (lg, tmp))
         return argv, env
     if tool == "gperftools":
         # libtcmalloc.so.4 contains the heap profiler (libtcmalloc_and_profiler
@@ -208,7 +222,17 @@ def artifacts_problem(tool, tmp, check):
             return "the agent counted no allocations"
     if tool == "heaptrack" and not nonempty("ht*"):
         return "heaptrack wrote no output file"
-    if tool == "jemalloc" and not nonempty("jeprof*.heap"):
+    if tool.startswith("heapscope-") and "sample" in tool:
+        path = os.path.join(tmp, "hs.heapprofile")
+        try:
+            prof = json.load(open(path))
+        except (OSError, ValueError) as e:
+            return "the agent wrote no readable profile (%s)" % e
+        # Live samples only: a program that frees everything before exit
+        # (jq, python) leaves an empty tree, which is still a profile.
+        if not isinstance(prof, dict) or prof.get("head", {}).get("id") != 1:
+            return "the agent's profile has no root node"
+    if tool in ("jemalloc", "jemalloc-prof512k") and not nonempty("jeprof*.heap"):
         return "jemalloc wrote no heap profile"
     if tool == "gperftools" and not nonempty("gp*.heap"):
         return "gperftools wrote no heap profile"
@@ -578,7 +602,7 @@ def main():
         log("agent not found at %s (build it first, or pass --agent)" % args.agent)
         return 2
     needs = {"heaptrack": "heaptrack", "massif": "valgrind", "jemalloc": JEMALLOC,
-             "jemalloc-noprof": JEMALLOC, "gperftools": TCMALLOC}
+             "jemalloc-noprof": JEMALLOC, "jemalloc-prof512k": JEMALLOC, "gperftools": TCMALLOC}
     for t in tools:
         need = needs.get(t)
         if need and not (os.path.exists(need) if need.startswith("/") else
