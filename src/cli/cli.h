@@ -10,6 +10,7 @@
 int hs_cli_run(int argc, char **argv);
 int hs_cli_targets(int argc, char **argv); /* cli_target.c */
 int hs_cli_gc(int argc, char **argv);      /* cli_target.c */
+int hs_cli_sample(int argc, char **argv);  /* cli_sample.c */
 
 /* Formats n bytes as "1.2 MiB" into buf. */
 const char *hs_cli_bytes(unsigned long long n, char *buf, unsigned long size);

@@ -22,13 +22,19 @@ static void usage(FILE *f)
                "        list the DevTools targets at HOST:PORT (id, type, title, WebSocket URL)\n"
                "  gc --target TARGET [--timeout MS]\n"
                "        make TARGET collect garbage (HeapProfiler.collectGarbage)\n"
+               "  sample --target TARGET -o FILE [--interval BYTES] [--stack-depth N]\n"
+               "      [--include-major-gc] [--include-minor-gc] [--duration S] [--timeout MS]\n"
+               "        sample allocations on TARGET (mean BYTES between samples, default\n"
+               "        32768) for S seconds or until Ctrl-C/SIGTERM (a second one aborts) and\n"
+               "        write the profile to FILE (.heapprofile: DevTools' Memory panel, Load;\n"
+               "        or speedscope)\n"
                "  help  show this text\n"
                "  version\n"
                "\n"
                "TARGET is HOST:PORT (the first target there), HOST:PORT/ID-OR-TITLE (the target\n"
                "with that id, or whose title contains it) or a ws:// URL. HOST is an IPv4\n"
-               "address, [IPv6] or a name. targets and gc exit with 0 on success, 1 when the\n"
-               "target cannot be reached or fails, 2 on a usage error.\n");
+               "address, [IPv6] or a name. targets, gc and sample exit with 0 on success, 1\n"
+               "when the target cannot be reached or fails, 2 on a usage error.\n");
 }
 
 int main(int argc, char **argv)
@@ -44,6 +50,8 @@ int main(int argc, char **argv)
         return hs_cli_targets(argc - 2, argv + 2);
     if (!strcmp(cmd, "gc"))
         return hs_cli_gc(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sample"))
+        return hs_cli_sample(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return 0;
