@@ -45,7 +45,9 @@ static void rt_get_heap_usage(hs_call *c, const json_t *params)
     hs_agent_stats st;
     hs_agent_get_stats(&st);
     struct mallinfo2 mi = mallinfo2();
-    double used = (double)st.live_bytes;
+    /* Sampling-only mode keeps no registry: glibc's count of bytes in use
+     * (chunk sizes, a little above the requested ones) stands in. */
+    double used = hs__registry_on ? (double)st.live_bytes : (double)mi.uordblks + (double)mi.hblkhd;
     double total = (double)mi.arena + (double)mi.hblkhd;
     if (total < used)
         total = used;

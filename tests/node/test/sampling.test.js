@@ -204,6 +204,10 @@ test('HEAPSCOPE_MODE=sample: sampling works without the registry; snapshot comma
   assertShape(profile, 16384);
   const est = bytesByFunction(profile);
   for (const fn of LIVE) assertEstimate(fn, est[fn] || 0, truth[fn].live, 16384, 'sample mode');
+  // No registry, yet the heap's use is known (from the allocator): the live blocks are in it.
+  const liveTotal = LIVE.reduce((a, fn) => a + truth[fn].live, 0);
+  const usage = await client.Runtime.getHeapUsage();
+  assert.ok(usage.usedSize >= liveTotal, `usedSize ${usage.usedSize} covers the ${liveTotal} live bytes`);
   await assert.rejects(
     client.HeapProfiler.takeHeapSnapshot({ reportProgress: false }),
     /needs the live-block registry, which is off in sampling-only mode \(HEAPSCOPE_MODE=sample\)/
