@@ -10,10 +10,20 @@
  *
  * The agent serves the DevTools endpoint and prints its URL on stderr
  * itself; --listen and --wait only pass HEAPSCOPE_LISTEN and HEAPSCOPE_WAIT.
+ *
+ * --sample[=INTERVAL] makes the agent sample allocations from load
+ * (HEAPSCOPE_SAMPLE) and write a .heapprofile at exit and on --sample-signal
+ * (HEAPSCOPE_PROFILE_OUT, HEAPSCOPE_PROFILE_SIGNAL); this file only checks and
+ * passes them, and says where the profile is once the program has ended. The
+ * default file is heapscope-<pid>.heapprofile in the directory run started
+ * in, <pid> being the profiled process's, passed as an absolute path since
+ * the program may chdir.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,11 +138,111 @@ static int absolute_path(const char *path, char *out, size_t size)
     return 0;
 }
 
+#define RUN_SAMPLE_DEFAULT_INTERVAL "32768"
+
+/* --sample=INTERVAL: a decimal byte count in [1, 2^53]. */
+static int valid_interval(const char *s)
+{
+    if (*s < '0' || *s > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    return !errno && !*end && v > 0 && v <= (1ULL << 53);
+}
+
+static const struct {
+    const char *name;
+    int sig;
+} signal_names[] = {
+    {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"USR1", SIGUSR1},
+    {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},   {"TERM", SIGTERM},
+    {"CHLD", SIGCHLD},     {"CONT", SIGCONT}, {"WINCH", SIGWINCH}, {"PROF", SIGPROF},
+    {"VTALRM", SIGVTALRM},
+};
+
+/* --sample-signal: a name (USR1, SIGUSR1, usr1) or a number, of a signal the
+ * program can catch. *value is what HEAPSCOPE_PROFILE_SIGNAL gets: the name
+ * without SIG in capitals, or the number as given. Returns the signal, -1 if
+ * unknown, 0 if it cannot be caught. */
+static int parse_signal(const char *s, char *value, size_t size)
+{
+    if (*s >= '0' && *s <= '9') {
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (errno || *end || v < 1 || v > SIGRTMAX)
+            return -1;
+        snprintf(value, size, "%ld", v);
+        return v == SIGKILL || v == SIGSTOP ? 0 : (int)v;
+    }
+    char up[16];
+    size_t n = 0;
+    if (!strncasecmp(s, "SIG", 3))
+        s += 3;
+    for (; s[n] && n + 1 < sizeof(up); n++)
+        up[n] = (char)toupper((unsigned char)s[n]);
+    up[n] = '\0';
+    if (s[n])
+        return -1;
+    if (!strcmp(up, "KILL") || !strcmp(up, "STOP"))
+        return 0;
+    for (size_t i = 0; i < sizeof(signal_names) / sizeof(signal_names[0]); i++) {
+        if (!strcmp(up, signal_names[i].name)) {
+            snprintf(value, size, "%s", up);
+            return signal_names[i].sig;
+        }
+    }
+    return -1;
+}
+
+/* Identity of a file before the run, to tell a profile written by this run
+ * from one left by an earlier run. */
+struct file_id {
+    bool exists;
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime;
+    off_t size;
+};
+
+static struct file_id file_id_of(const char *path)
+{
+    struct file_id id = {0};
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        id.exists = true;
+        id.dev = st.st_dev;
+        id.ino = st.st_ino;
+        id.mtime = st.st_mtim;
+        id.size = st.st_size;
+    }
+    return id;
+}
+
+static bool same_file_id(const struct file_id *a, const struct file_id *b)
+{
+    return a->exists == b->exists &&
+           (!a->exists ||
+            (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+             a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec));
+}
+
+static void run_usage(void)
+{
+    fprintf(stderr, "usage: heapscope run [--follow-children] [--summary-file FILE] "
+                    "[--listen HOST:PORT|off] [--wait]\n"
+                    "           [--sample[=INTERVAL] [-o FILE.heapprofile] [--sample-signal SIG]] "
+                    "-- PROGRAM [ARGS...]\n");
+}
+
 int hs_cli_run(int argc, char **argv)
 {
     int follow = 0, wait = 0;
     const char *summary_file = NULL, *listen = NULL;
-    int i = 0;
+    const char *sample = NULL, *profile_out = NULL, *sample_signal = NULL;
+    char signal_value[16] = "";
+    int sample_sig = 0, i = 0;
     for (; i < argc; i++) {
         if (!strcmp(argv[i], "--")) {
             i++;
@@ -145,6 +255,26 @@ int hs_cli_run(int argc, char **argv)
             listen = argv[++i];
         } else if (!strcmp(argv[i], "--wait")) {
             wait = 1;
+        } else if (!strcmp(argv[i], "--sample") || !strncmp(argv[i], "--sample=", 9)) {
+            sample = argv[i][8] ? argv[i] + 9 : RUN_SAMPLE_DEFAULT_INTERVAL;
+            if (!valid_interval(sample)) {
+                fprintf(stderr,
+                        "heapscope run: --sample=INTERVAL takes a number of bytes (> 0), "
+                        "not '%s'\n",
+                        sample);
+                return 2;
+            }
+        } else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) {
+            profile_out = argv[++i];
+        } else if (!strcmp(argv[i], "--sample-signal") && i + 1 < argc) {
+            sample_signal = argv[++i];
+            sample_sig = parse_signal(sample_signal, signal_value, sizeof(signal_value));
+            if (sample_sig <= 0) {
+                fprintf(stderr, "heapscope run: --sample-signal: %s '%s'\n",
+                        sample_sig == 0 ? "the program cannot catch" : "no such signal",
+                        sample_signal);
+                return 2;
+            }
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "heapscope run: unknown option '%s'\n", argv[i]);
             return 2;
@@ -153,8 +283,12 @@ int hs_cli_run(int argc, char **argv)
         }
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: heapscope run [--follow-children] [--summary-file FILE] "
-                        "[--listen HOST:PORT|off] [--wait] -- PROGRAM [ARGS...]\n");
+        run_usage();
+        return 2;
+    }
+    if (!sample && (profile_out || sample_signal)) {
+        fprintf(stderr, "heapscope run: %s only goes with --sample\n",
+                profile_out ? "-o" : "--sample-signal");
         return 2;
     }
     char **prog_argv = argv + i;
@@ -164,6 +298,21 @@ int hs_cli_run(int argc, char **argv)
         fprintf(stderr, "heapscope: cannot find libheapscope.so next to this program; set "
                         "HEAPSCOPE_AGENT to its path\n");
         return 127;
+    }
+
+    /* Where the agent writes the profile, absolute: the program may chdir.
+     * The default name needs the program's pid, known once forked. */
+    char profile_abs[PATH_MAX] = "", cwd[PATH_MAX] = "";
+    struct file_id profile_before = {0};
+    if (sample && profile_out) {
+        if (!*profile_out || absolute_path(profile_out, profile_abs, sizeof(profile_abs))) {
+            fprintf(stderr, "heapscope: bad profile file path '%s'\n", profile_out);
+            return 2;
+        }
+        profile_before = file_id_of(profile_abs);
+    } else if (sample && !getcwd(cwd, sizeof(cwd))) {
+        fprintf(stderr, "heapscope: cannot name the profile file: getcwd: %s\n", strerror(errno));
+        return 1;
     }
 
     char tmp_summary[] = "/tmp/heapscope-summary-XXXXXX";
@@ -199,6 +348,14 @@ int hs_cli_run(int argc, char **argv)
     sigemptyset(&fwd.sa_mask);
     sigaction(SIGTERM, &fwd, &old_term);
     sigaction(SIGHUP, &fwd, &old_hup);
+    /* The profile signal sent to us (the pid the user sees) reaches the
+     * program too, instead of ending us; those above are already handled. */
+    struct sigaction old_sample;
+    int fwd_sample = sample_sig > 0 && sample_sig != SIGINT && sample_sig != SIGQUIT &&
+                     sample_sig != SIGTERM && sample_sig != SIGHUP && sample_sig != SIGCHLD &&
+                     sample_sig != SIGPIPE;
+    if (fwd_sample)
+        sigaction(sample_sig, &fwd, &old_sample);
 
     pid_t pid = fork();
     if (pid < 0) {
@@ -210,6 +367,8 @@ int hs_cli_run(int argc, char **argv)
         sigaction(SIGQUIT, &old_quit, NULL);
         sigaction(SIGTERM, &old_term, NULL);
         sigaction(SIGHUP, &old_hup, NULL);
+        if (fwd_sample)
+            sigaction(sample_sig, &old_sample, NULL);
         const char *pre = getenv("LD_PRELOAD");
         char *value;
         if (pre && *pre) {
@@ -236,12 +395,25 @@ int hs_cli_run(int argc, char **argv)
         setenv("HEAPSCOPE_PID", pidbuf, 1);
         if (follow)
             setenv("HEAPSCOPE_FOLLOW_CHILDREN", "1", 1);
+        if (sample) {
+            if (!profile_out)
+                snprintf(profile_abs, sizeof(profile_abs), "%s/heapscope-%ld.heapprofile", cwd,
+                         (long)getpid());
+            setenv("HEAPSCOPE_SAMPLE", sample, 1);
+            setenv("HEAPSCOPE_PROFILE_OUT", profile_abs, 1);
+            if (sample_signal)
+                setenv("HEAPSCOPE_PROFILE_SIGNAL", signal_value, 1);
+        }
         execvp(prog_argv[0], prog_argv);
         fprintf(stderr, "heapscope: cannot run %s: %s\n", prog_argv[0], strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);
     }
 
     child_pid = pid;
+    if (sample && !profile_out) {
+        snprintf(profile_abs, sizeof(profile_abs), "%s/heapscope-%ld.heapprofile", cwd, (long)pid);
+        profile_before = file_id_of(profile_abs);
+    }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
@@ -254,6 +426,8 @@ int hs_cli_run(int argc, char **argv)
     sigaction(SIGQUIT, &old_quit, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);
+    if (fwd_sample)
+        sigaction(sample_sig, &old_sample, NULL);
 
     const char *name = strrchr(prog_argv[0], '/');
     name = name ? name + 1 : prog_argv[0];
@@ -265,6 +439,17 @@ int hs_cli_run(int argc, char **argv)
                 name, (long)pid);
     if (!summary_file)
         unlink(tmp_summary);
+    if (sample) {
+        struct file_id after = file_id_of(profile_abs);
+        if (after.exists && !same_file_id(&after, &profile_before))
+            fprintf(stderr,
+                    "heapscope: allocation profile in %s: open it in Chrome DevTools (Memory "
+                    "panel, Load) or in speedscope (https://www.speedscope.app)\n",
+                    profile_abs);
+        else if (!exec_failed)
+            fprintf(stderr, "heapscope: %s (pid %ld): no allocation profile was written to %s\n",
+                    name, (long)pid, profile_abs);
+    }
 
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
