@@ -228,8 +228,10 @@ export class MemoryPanel {
    * The visible grid rows, in order: name (the function or class cell's own
    * text, without its source link), url (that link's text), indent (the
    * disclosure cell's left padding in px: depth in the tree), parent,
-   * expanded, and cells: {column id: accessible text} (e.g. self:
-   * "3247680 bytes, 98.87 %"); self and total in bytes where the grid has them.
+   * expanded, cells: {column id: accessible text} for the cells that have an
+   * id (e.g. self: "3247680 bytes, 98.87 %"), texts: every cell's text in
+   * order (a snapshot's numeric cells have no id); self and total in bytes
+   * where the grid has them.
    */
   async rows() {
     return this.page.locator(ROW).evaluateAll((trs) =>
@@ -237,11 +239,15 @@ export class MemoryPanel {
         .filter((tr) => tr.checkVisibility())
         .map((tr) => {
           const cells = {};
+          const texts = [];
           let nameCell = null;
           for (const td of tr.querySelectorAll('td')) {
-            const m = /(?:^|\s)([\w]+)-column(?:\s|$)/.exec(td.className);
-            if (!m || td.classList.contains('corner')) continue;
-            cells[m[1]] = (td.getAttribute('aria-label') || td.innerText).replace(/\s+/g, ' ').trim();
+            if (td.classList.contains('corner')) continue;
+            texts.push(td.innerText.replace(/\s+/g, ' ').trim());
+            // Its id is its "<id>-column" class ("numeric-column" only says how it aligns).
+            const id = [...td.classList].find((c) => c.endsWith('-column') && c !== 'numeric-column');
+            if (!id) continue;
+            cells[id.slice(0, -'-column'.length)] = (td.getAttribute('aria-label') || td.innerText).replace(/\s+/g, ' ').trim();
             if (td.classList.contains('disclosure')) nameCell = td;
           }
           nameCell = nameCell || tr.querySelector('td');
@@ -267,6 +273,7 @@ export class MemoryPanel {
             self: bytes(cells.self),
             total: bytes(cells.total),
             cells,
+            texts,
           };
         })
     );

@@ -110,6 +110,24 @@ export class Program {
     return this;
   }
 
+  /* Waits for a regular expression to match what the program wrote on stderr; resolves with the match. */
+  waitStderr(re, ms = env.actionMs, what = `${re} on stderr`) {
+    return this._until(
+      () => {
+        const m = re.exec(this.stderr);
+        if (m) return m;
+        if (this.exitInfo) throw new Error(`exited (${JSON.stringify(this.exitInfo)}) while waiting for ${what}`);
+        return undefined;
+      },
+      ms,
+      what
+    );
+  }
+
+  signal(sig) {
+    this.proc.kill(sig);
+  }
+
   nextLine(ms, what) {
     return this._until(
       () => {
