@@ -259,6 +259,15 @@ char *hs__sym_demangle(const char *name)
 
 static const char *arena_demangled(const char *name)
 {
+    /* A .symtab name may carry its symbol version (memcpy@@GLIBC_2.14):
+     * the function is the same whatever the version, and V8 names have none. */
+    char plain[512];
+    const char *at = strchr(name, '@');
+    if (at && at > name && (size_t)(at - name) < sizeof(plain)) {
+        memcpy(plain, name, (size_t)(at - name));
+        plain[at - name] = '\0';
+        name = plain;
+    }
     char *d = hs__sym_demangle(name);
     const char *r = arena_strdup(d ? d : name);
     free(d);
