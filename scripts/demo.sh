@@ -9,9 +9,11 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/d
 cmake --build "$build" -j"$(nproc)" >/dev/null
 out=${HS_DEMO_OUT:-$PWD/out}
 mkdir -p "$out"
-echo "heapscope: running the example (examples/leaky.c) under the agent" >&2
-"$build/bin/heapscope" run --summary-file "$out/summary.txt" -- "$build/bin/hs-example-leaky"
+echo "heapscope: running the example (examples/leaky.c) under the agent, sampling its allocations" >&2
+"$build/bin/heapscope" run --summary-file "$out/summary.txt" --sample=4096 -o "$out/leaky.heapprofile" \
+  -- "$build/bin/hs-example-leaky"
 echo >&2
 echo "heapscope: the agent's exit record is in $out/summary.txt" >&2
-echo "heapscope: heap snapshots (.heapsnapshot) and allocation profiles (.heapprofile)" >&2
-echo "heapscope: are not written yet: they arrive with the CDP endpoint (issues 3-5)." >&2
+echo "heapscope: the allocation profile is $out/leaky.heapprofile: open it in Chrome DevTools" >&2
+echo "heapscope:   (Memory panel, Load) or at https://www.speedscope.app" >&2
+echo "heapscope: heap snapshots (.heapsnapshot) are not written yet: they arrive with issue 5." >&2
