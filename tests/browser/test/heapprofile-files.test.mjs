@@ -11,11 +11,15 @@ import { launchChromium } from '../lib/browser.mjs';
 import { startProgram } from '../lib/proc.mjs';
 import { checkInDevTools, checkInSpeedscope } from '../lib/heapprofile.mjs';
 
-const files = [
-  env.golden('sampling-with-gc-flags.heapprofile'),
-  env.golden('sampling-stopSampling.heapprofile'),
-  ...(process.env.HS_HEAPPROFILES || '').split(':').filter(Boolean),
-];
+// Every golden .heapprofile; a missing or empty golden directory fails here, it does not shrink the list.
+const goldenDir = requireFile(path.dirname(env.golden('x')), 'the golden recordings (HS_SHARED_DIR)');
+const golden = fs
+  .readdirSync(goldenDir)
+  .filter((f) => f.endsWith('.heapprofile'))
+  .sort()
+  .map((f) => path.join(goldenDir, f));
+if (golden.length === 0) throw new Error(`no .heapprofile in ${goldenDir}`);
+const files = [...golden, ...(process.env.HS_HEAPPROFILES || '').split(':').filter(Boolean)];
 
 let browser;
 before(async () => {
