@@ -156,8 +156,10 @@ DEFAULT_WORKLOADS = ["jq", "python"]
 
 # Sampling (issue 4): heapscope's sampling-only mode and full mode with
 # sampling, and jemalloc's profiler, at the same mean intervals (2^15 and 2^19).
-SAMPLING_TOOLS = ["heapscope-sample32k", "heapscope-sample512k", "heapscope-full-sample32k",
-                  "jemalloc-prof512k"]
+# heapscope-hooks-only: sampling-only mode with sampling never started, the
+# cost of interposing the malloc family alone.
+SAMPLING_TOOLS = ["heapscope-hooks-only", "heapscope-sample32k", "heapscope-sample512k",
+                  "heapscope-full-sample32k", "jemalloc-prof512k"]
 TOOLS = ["baseline", "heapscope", "heapscope-nowrap", "heaptrack", "jemalloc-noprof",
          "jemalloc", "gperftools", "massif"] + SAMPLING_TOOLS
 DEFAULT_TOOLS = [t for t in TOOLS if t != "massif" and t not in SAMPLING_TOOLS]
@@ -175,6 +177,11 @@ def wrap(tool, argv, env, agent, tmp, check):
             env["HEAPSCOPE_WRAPPERS"] = ""
         if check:  # proves the agent was loaded and counted; written at exit
             env["HEAPSCOPE_SUMMARY"] = os.path.join(tmp, "heapscope-summary")
+        return argv, env
+    if tool == "heapscope-hooks-only":
+        env["LD_PRELOAD"] = agent
+        env["HEAPSCOPE_LISTEN"] = "off"
+        env["HEAPSCOPE_MODE"] = "sample"
         return argv, env
     if tool in ("heapscope-sample32k", "heapscope-sample512k", "heapscope-full-sample32k"):
         env["LD_PRELOAD"] = agent
