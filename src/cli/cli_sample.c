@@ -398,7 +398,9 @@ static int sample_session(hs_client *c, const struct sample_opts *o, int *fd)
                 hs_client_last_error(c));
         return rc == HS_E_INVAL ? 2 : 1;
     }
-    const char *where = hs_client_ws_url(c);
+    /* A copy: the client forgets the URL when the session closes. */
+    char where[512];
+    snprintf(where, sizeof(where), "%s", hs_client_ws_url(c) ? hs_client_ws_url(c) : o->target);
     /* As DevTools does first; a target without it may still sample. */
     rc = hs_hp_enable(c);
     if (rc < 0 && rc != HS_E_REMOTE) {
