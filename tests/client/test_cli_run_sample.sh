@@ -2,7 +2,7 @@
 # `heapscope run --sample[=INTERVAL] [-o FILE] [--sample-signal SIG]`: the
 # environment it hands the program (read back with env), its usage errors, what
 # it says after the program when a profile was or was not written (the program
-# writes one itself, standing in for the agent), and the profile signal sent to
+# writes one itself, standing in for the agent, which may write it too), and the profile signal sent to
 # run reaching the program. Usage: test_cli_run_sample.sh HEAPSCOPE
 set -u
 hs=$1
@@ -78,13 +78,15 @@ expect_eq "$err" "heapscope run: --sample=INTERVAL takes a number of bytes (> 0)
 err=$("$hs" run --listen off --sample -o p.heapprofile -- \
   sh -c 'cd / && printf "{}" >"$HEAPSCOPE_PROFILE_OUT"' 2>&1)
 expect_eq "$?" 0 "run with a profile: exit status"
-expect_eq "$(cat "$dir/p.heapprofile" 2>&1)" "{}" "the profile is where -o said, after a chdir"
+# (The agent may write it again at exit: only its place is checked.)
+[ -s "$dir/p.heapprofile" ] && ok || fail "the profile is not where -o said, after a chdir"
 expect_match "$err" \
   "heapscope: allocation profile in $dir/p.heapprofile: open it in Chrome DevTools \(Memory panel, Load\) or in speedscope" \
   "run says where the profile is and how to open it"
-# A file left by an earlier run and not rewritten is not announced.
-err=$("$hs" run --listen off --sample -o p.heapprofile -- true 2>&1)
-expect_match "$err" "heapscope: true \(pid [0-9]+\): no allocation profile was written to $dir/p.heapprofile" \
+# A file left by an earlier run and not rewritten is not announced: the program
+# dies by SIGKILL, before the agent can write at exit.
+err=$("$hs" run --listen off --sample -o p.heapprofile -- sh -c 'kill -KILL $$' 2>&1)
+expect_match "$err" "heapscope: sh \(pid [0-9]+\): no allocation profile was written to $dir/p.heapprofile" \
   "an old profile is not taken for a new one"
 [[ $err == *"allocation profile in"* ]] && fail "old profile announced" || ok
 
