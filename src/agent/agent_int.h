@@ -173,7 +173,7 @@ struct hs_sample_view {
 extern HS_TLS int64_t hs__tls_countdown;
 extern _Atomic uint32_t hs__sample_live;
 #define HS_SAMPLE_FILTER_LOG2 16
-extern _Atomic uint16_t hs__sample_filter[1u << HS_SAMPLE_FILTER_LOG2];
+extern _Atomic uint64_t hs__sample_bits[(1u << HS_SAMPLE_FILTER_LOG2) / 64];
 
 void hs__sample_alloc_slow(uintptr_t addr, uint64_t size, uintptr_t ra, uintptr_t sp);
 void hs__sample_free_slow(uintptr_t addr);
@@ -198,10 +198,10 @@ static inline void hs__sample_alloc(uintptr_t addr, uint64_t size, uintptr_t ra,
 /* The fast path of every free: 0 when no sample can be at addr. */
 static inline int hs__sample_maybe(uintptr_t addr)
 {
-    return HS_UNLIKELY(atomic_load_explicit(&hs__sample_live, memory_order_relaxed) != 0) &&
-           atomic_load_explicit(
-               &hs__sample_filter[hs__sample_filter_index(hs__sample_addr_hash(addr))],
-               memory_order_relaxed) != 0;
+    if (HS_LIKELY(atomic_load_explicit(&hs__sample_live, memory_order_relaxed) == 0))
+        return 0;
+    uint32_t fi = hs__sample_filter_index(hs__sample_addr_hash(addr));
+    return (atomic_load_explicit(&hs__sample_bits[fi / 64], memory_order_relaxed) >> (fi % 64)) & 1;
 }
 
 /* Takes the sample at addr out of the table (1) or finds none (0). */

@@ -14,8 +14,9 @@
  * thread notices a start after at most that many bytes.
  *
  * A free must find out whether its block was sampled without a lock: a filter
- * of 2^16 counters, indexed by a hash of the address, counts the live samples
- * per bucket; zero (the usual answer) ends the check. Otherwise the shard that
+ * of 2^16 buckets, indexed by a hash of the address, counts the live samples
+ * per bucket and keeps one bit per bucket that is set while its count is
+ * not zero; a clear bit (the usual answer) ends the check. Otherwise the shard that
  * owns the bucket is locked and searched. Samples are added and removed only
  * on sampled allocations and frees of sampled blocks.
  *
@@ -84,7 +85,11 @@ static struct {
 } S;
 
 _Atomic uint32_t hs__sample_live; /* live samples, any epoch */
-_Atomic uint16_t hs__sample_filter[1u << HS_SAMPLE_FILTER_LOG2];
+/* Live samples per filter bucket (changed under the bucket's shard lock),
+ * and one bit per bucket, set while its count is nonzero: the free path
+ * reads only the bits, 8 KiB that stay in the first-level cache. */
+static uint16_t filter_count[1u << HS_SAMPLE_FILTER_LOG2];
+_Atomic uint64_t hs__sample_bits[(1u << HS_SAMPLE_FILTER_LOG2) / 64];
 static struct shard shards[SHARDS];
 
 HS_TLS int64_t hs__tls_countdown;
@@ -283,9 +288,19 @@ static void delete_locked(struct shard *sh, uint32_t i)
     sh->count--;
 }
 
+static void filter_inc(uint32_t fi)
+{
+    if (filter_count[fi]++ == 0)
+        atomic_fetch_or_explicit(&hs__sample_bits[fi / 64], 1ull << (fi % 64),
+                                 memory_order_relaxed);
+    atomic_fetch_add_explicit(&hs__sample_live, 1, memory_order_relaxed);
+}
+
 static void filter_dec(uint32_t fi)
 {
-    atomic_fetch_sub_explicit(&hs__sample_filter[fi], 1, memory_order_relaxed);
+    if (--filter_count[fi] == 0)
+        atomic_fetch_and_explicit(&hs__sample_bits[fi / 64], ~(1ull << (fi % 64)),
+                                  memory_order_relaxed);
     atomic_fetch_sub_explicit(&hs__sample_live, 1, memory_order_relaxed);
 }
 
@@ -338,7 +353,7 @@ static int insert_sample(const struct hs_sample *s)
         filter_dec(fi);
         retire_locked(sh, &old);
     }
-    if (atomic_load_explicit(&hs__sample_filter[fi], memory_order_relaxed) == UINT16_MAX ||
+    if (filter_count[fi] == UINT16_MAX ||
         ((sh->count + 1) * 4 > sh->cap * 3 && grow_locked(sh) < 0)) {
         hs__unlock(&sh->lock);
         atomic_fetch_add_explicit(&S.dropped, 1, memory_order_relaxed);
@@ -347,8 +362,7 @@ static int insert_sample(const struct hs_sample *s)
     struct sample_slot slot = {s->addr, s->size, s->ordinal, s->born_ns, s->stack, s->epoch};
     place_locked(sh, &slot);
     sh->count++;
-    atomic_fetch_add_explicit(&hs__sample_filter[fi], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&hs__sample_live, 1, memory_order_relaxed);
+    filter_inc(fi);
     hs__unlock(&sh->lock);
     return HS_OK;
 }
@@ -357,7 +371,8 @@ int hs__sampler_take(uintptr_t addr, struct hs_sample *out)
 {
     uint64_t h = hs__sample_addr_hash(addr);
     uint32_t fi = hs__sample_filter_index(h);
-    if (atomic_load_explicit(&hs__sample_filter[fi], memory_order_relaxed) == 0)
+    if (!(atomic_load_explicit(&hs__sample_bits[fi / 64], memory_order_relaxed) &
+          (1ull << (fi % 64))))
         return 0;
     struct shard *sh = shard_of(fi);
     hs__lock(&sh->lock);
