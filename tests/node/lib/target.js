@@ -49,7 +49,8 @@ class Target {
     this.cleanups = []; // run before the kill: clients close while the server is still there
     this.exitInfo = null;
     this.exited = new Promise((resolve) => {
-      proc.on('exit', (code, signal) => {
+      // 'close', not 'exit': 'exit' can come before the last stdout lines are read.
+      proc.on('close', (code, signal) => {
         live.delete(proc);
         this.exitInfo = { code, signal };
         resolve(this.exitInfo);
