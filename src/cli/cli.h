@@ -13,6 +13,9 @@ int hs_cli_gc(int argc, char **argv);      /* cli_target.c */
 int hs_cli_sample(int argc, char **argv);  /* cli_sample.c */
 
 /* Formats n bytes as "1.2 MiB" into buf. */
+/* --name VALUE or --name=VALUE at argv[*i]: 1 (value set, *i moved past
+ * it), 0 if argv[*i] is another argument, -1 if the value is missing. */
+int hs_cli_opt_value(int argc, char **argv, int *i, const char *name, const char **value);
 const char *hs_cli_bytes(unsigned long long n, char *buf, unsigned long size);
 
 #endif

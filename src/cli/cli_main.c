@@ -68,6 +68,23 @@ int main(int argc, char **argv)
     return 2;
 }
 
+int hs_cli_opt_value(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=' && name[1] == '-') {
+        *value = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *value = argv[++*i];
+    return 1;
+}
+
 const char *hs_cli_bytes(unsigned long long n, char *buf, unsigned long size)
 {
     static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

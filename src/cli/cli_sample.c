@@ -70,24 +70,6 @@ static void sample_usage(FILE *f)
                "for SECONDS, or until Ctrl-C or SIGTERM, and writes the profile to FILE.\n");
 }
 
-/* --name VALUE or --name=VALUE; returns 1 if argv[*i] was it, -1 if the value is missing. */
-static int take_value(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return 0;
-    if (argv[*i][n] == '=' && name[1] == '-') {
-        *value = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *value = argv[++*i];
-    return 1;
-}
-
 /* A decimal integer in [1, max], nothing else (no sign, no spaces, no suffix). */
 static int parse_positive(const char *s, unsigned long long max, unsigned long long *out)
 {
@@ -300,29 +282,29 @@ static int parse_sample_args(int argc, char **argv, struct sample_opts *o)
         const char *v = NULL, *bad = NULL;
         unsigned long long n = 0;
         int t;
-        if ((t = take_value(argc, argv, &i, "--target", &v)) != 0) {
+        if ((t = hs_cli_opt_value(argc, argv, &i, "--target", &v)) != 0) {
             if (t < 0 || !*v)
                 bad = "--target needs a value";
             o->target = v;
-        } else if ((t = take_value(argc, argv, &i, "-o", &v)) != 0 ||
-                   (t = take_value(argc, argv, &i, "--output", &v)) != 0) {
+        } else if ((t = hs_cli_opt_value(argc, argv, &i, "-o", &v)) != 0 ||
+                   (t = hs_cli_opt_value(argc, argv, &i, "--output", &v)) != 0) {
             if (t < 0 || !*v)
                 bad = "-o needs a file name";
             o->out = v;
-        } else if ((t = take_value(argc, argv, &i, "--interval", &v)) != 0) {
+        } else if ((t = hs_cli_opt_value(argc, argv, &i, "--interval", &v)) != 0) {
             if (t < 0 || parse_positive(v, 1ULL << 53, &n) < 0)
                 bad = "--interval takes a number of bytes (> 0)";
             o->params.has_sampling_interval = true;
             o->params.sampling_interval = (double)n;
-        } else if ((t = take_value(argc, argv, &i, "--stack-depth", &v)) != 0) {
+        } else if ((t = hs_cli_opt_value(argc, argv, &i, "--stack-depth", &v)) != 0) {
             if (t < 0 || parse_positive(v, INT_MAX, &n) < 0)
                 bad = "--stack-depth takes a number of frames (> 0)";
             o->params.has_stack_depth = true;
             o->params.stack_depth = (double)n;
-        } else if ((t = take_value(argc, argv, &i, "--duration", &v)) != 0) {
+        } else if ((t = hs_cli_opt_value(argc, argv, &i, "--duration", &v)) != 0) {
             if (t < 0 || parse_seconds(v, &o->duration_s) < 0)
                 bad = "--duration takes seconds (> 0)";
-        } else if ((t = take_value(argc, argv, &i, "--timeout", &v)) != 0) {
+        } else if ((t = hs_cli_opt_value(argc, argv, &i, "--timeout", &v)) != 0) {
             if (t < 0 || parse_positive(v, 86400000, &n) < 0)
                 bad = "--timeout takes milliseconds (> 0)";
             o->timeout_ms = (int)n;

@@ -12,24 +12,6 @@
 #include "cli.h"
 #include "heapscope/hs_client.h"
 
-/* --timeout MS (or --timeout=MS); returns 1 if argv[*i] was it, -1 if malformed. */
-static int opt_value(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return 0;
-    if (argv[*i][n] == '=') {
-        *value = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *value = argv[++*i];
-    return 1;
-}
-
 static int parse_ms(const char *s, int *ms)
 {
     char *end;
@@ -65,7 +47,7 @@ int hs_cli_targets(int argc, char **argv)
     int timeout_ms = 0;
     const char *hostport = NULL, *v;
     for (int i = 0; i < argc; i++) {
-        int o = opt_value(argc, argv, &i, "--timeout", &v);
+        int o = hs_cli_opt_value(argc, argv, &i, "--timeout", &v);
         if (o < 0 || (o > 0 && parse_ms(v, &timeout_ms) < 0)) {
             fprintf(stderr, "heapscope targets: --timeout takes milliseconds (> 0)\n");
             return 2;
@@ -132,14 +114,14 @@ int hs_cli_gc(int argc, char **argv)
     const char *target = NULL, *v;
     int timeout_ms = 0;
     for (int i = 0; i < argc; i++) {
-        int o = opt_value(argc, argv, &i, "--timeout", &v);
+        int o = hs_cli_opt_value(argc, argv, &i, "--timeout", &v);
         if (o < 0 || (o > 0 && parse_ms(v, &timeout_ms) < 0)) {
             fprintf(stderr, "heapscope gc: --timeout takes milliseconds (> 0)\n");
             return 2;
         }
         if (o > 0)
             continue;
-        o = opt_value(argc, argv, &i, "--target", &v);
+        o = hs_cli_opt_value(argc, argv, &i, "--target", &v);
         if (o < 0) {
             fprintf(stderr, "heapscope gc: --target needs a value\n");
             return 2;
