@@ -225,6 +225,21 @@ export class MemoryPanel {
   }
 
   /*
+   * rows(), read again until pred(rows) holds or ms pass; returns the last
+   * rows either way (the caller's assertions then say what is wrong). A grid
+   * re-renders some time after its view mode changes: until then it still
+   * shows the previous view's rows.
+   */
+  async rowsUntil(pred, ms = 10000) {
+    let rows = await this.rows();
+    for (const deadline = Date.now() + ms; !pred(rows) && Date.now() < deadline; ) {
+      await this.page.waitForTimeout(50);
+      rows = await this.rows();
+    }
+    return rows;
+  }
+
+  /*
    * The visible grid rows, in order: name (the function or class cell's own
    * text, without its source link), url (that link's text), indent (the
    * disclosure cell's left padding in px: depth in the tree), parent,

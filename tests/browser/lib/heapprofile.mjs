@@ -54,22 +54,17 @@ export async function checkInDevTools(browser, file, { expectNames = [], screens
     await dt.loadProfile(file);
     // The view mode is a setting DevTools keeps: choose it, never assume it.
     await dt.setViewMode('Heavy (bottom up)');
-    // The grid re-renders after the mode changes: until it has, it still shows
-    // the previous view's rows. Read until every allocating function is a
-    // top-level row (bounded), then compare.
     const topRows = (rows) => {
       const top = new Map();
       const minIndent = Math.min(...rows.map((r) => r.indent));
       for (const r of rows.filter((r) => r.indent === minIndent)) top.set(r.name, (top.get(r.name) || 0) + r.self);
       return top;
     };
-    let heavy = await dt.rows();
-    let top = topRows(heavy);
-    for (const deadline = Date.now() + 10000; [...bySelf.keys()].some((n) => !top.has(n)) && Date.now() < deadline; ) {
-      await dt.page.waitForTimeout(50);
-      heavy = await dt.rows();
-      top = topRows(heavy);
-    }
+    const heavy = await dt.rowsUntil((rows) => {
+      const top = topRows(rows);
+      return [...bySelf.keys()].every((n) => top.has(n));
+    });
+    const top = topRows(heavy);
     for (const [name, size] of bySelf) {
       assert.equal(top.get(name), size, `DevTools' Heavy view of ${path.basename(file)}: self size of ${name} (rows: ${JSON.stringify([...top])})`);
     }

@@ -47,10 +47,10 @@ export async function runSamplingInDevTools(t, { kind, screenshot, selfAllocatin
     fs.writeFileSync(artifactPath(`${screenshot}.heapprofile`), JSON.stringify(profile));
 
     await dt.setViewMode('Heavy (bottom up)');
+    const topOf = (rows) => rows.filter((r) => r.indent === Math.min(...rows.map((x) => x.indent)));
+    const heavy = await dt.rowsUntil((rows) => selfAllocating.every((fn) => topOf(rows).some((r) => r.name === fn)));
+    const top = topOf(heavy);
     await dt.screenshot(`${screenshot}-heavy`);
-    const heavy = await dt.rows();
-    const minIndent = Math.min(...heavy.map((r) => r.indent));
-    const top = heavy.filter((r) => r.indent === minIndent);
     for (const fn of selfAllocating) {
       const row = top.find((r) => r.name === fn);
       assert.ok(row, `Heavy (bottom up) has no top-level row for ${fn}:\n${describe(heavy)}`);
