@@ -4,12 +4,12 @@
  * HEAPSCOPE_VERBOSE=1. Parsing uses getenv and our own number parser: no
  * allocation, so it is safe before main.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent_int.h"
+#include "hs_signal.h"
 
 struct hs_config hs__config = {
     .autostart = -1, .unwind_depth = 32, .sample_depth = 128, .young_ms = 100};
@@ -83,25 +83,6 @@ static int parse_int(const char *v, int dflt, int lo, int hi)
     return (int)parse_long(v, dflt, lo, hi);
 }
 
-/* A signal by name (USR1, SIGUSR1) or number; 0 if none or invalid. */
-static int parse_signal(const char *v)
-{
-    if (!v || !*v)
-        return 0;
-    static const struct {
-        const char *name;
-        int sig;
-    } names[] = {{"USR1", SIGUSR1}, {"USR2", SIGUSR2},   {"HUP", SIGHUP},
-                 {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"URG", SIGURG}};
-    if (!strncmp(v, "SIG", 3))
-        v += 3;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (!strcmp(v, names[i].name))
-            return names[i].sig;
-    int n = parse_int(v, 0, 0, 64);
-    return (n == SIGKILL || n == SIGSTOP) ? 0 : n;
-}
-
 void hs__config_load(void)
 {
     struct hs_config *c = &hs__config;
@@ -138,7 +119,8 @@ void hs__config_load(void)
     c->profile_out[0] = '\0';
     if (out && strlen(out) < sizeof(c->profile_out))
         strcpy(c->profile_out, out);
-    c->profile_signal = parse_signal(getenv("HEAPSCOPE_PROFILE_SIGNAL"));
+    int sig = hs_signal_parse(getenv("HEAPSCOPE_PROFILE_SIGNAL"));
+    c->profile_signal = sig > 0 ? sig : 0;
     const char *pid = getenv("HEAPSCOPE_PID");
     c->owner_pid = 0;
     if (pid && *pid) {

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hs_signal.h"
 
 static int find_agent(char *out, size_t size)
 {
@@ -151,49 +152,26 @@ static int valid_interval(const char *s)
     return !errno && !*end && v > 0 && v <= (1ULL << 53);
 }
 
-static const struct {
-    const char *name;
-    int sig;
-} signal_names[] = {
-    {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"USR1", SIGUSR1},
-    {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},   {"TERM", SIGTERM},
-    {"CHLD", SIGCHLD},     {"CONT", SIGCONT}, {"WINCH", SIGWINCH}, {"PROF", SIGPROF},
-    {"VTALRM", SIGVTALRM},
-};
-
 /* --sample-signal: a name (USR1, SIGUSR1, usr1) or a number, of a signal the
  * program can catch. *value is what HEAPSCOPE_PROFILE_SIGNAL gets: the name
  * without SIG in capitals, or the number as given. Returns the signal, -1 if
  * unknown, 0 if it cannot be caught. */
 static int parse_signal(const char *s, char *value, size_t size)
 {
+    int sig = hs_signal_parse(s);
+    if (sig <= 0)
+        return sig;
     if (*s >= '0' && *s <= '9') {
-        char *end;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        if (errno || *end || v < 1 || v > SIGRTMAX)
-            return -1;
-        snprintf(value, size, "%ld", v);
-        return v == SIGKILL || v == SIGSTOP ? 0 : (int)v;
+        snprintf(value, size, "%s", s);
+        return sig;
     }
-    char up[16];
-    size_t n = 0;
     if (!strncasecmp(s, "SIG", 3))
         s += 3;
-    for (; s[n] && n + 1 < sizeof(up); n++)
-        up[n] = (char)toupper((unsigned char)s[n]);
-    up[n] = '\0';
-    if (s[n])
-        return -1;
-    if (!strcmp(up, "KILL") || !strcmp(up, "STOP"))
-        return 0;
-    for (size_t i = 0; i < sizeof(signal_names) / sizeof(signal_names[0]); i++) {
-        if (!strcmp(up, signal_names[i].name)) {
-            snprintf(value, size, "%s", up);
-            return signal_names[i].sig;
-        }
-    }
-    return -1;
+    size_t n = 0;
+    for (; s[n] && n + 1 < size; n++)
+        value[n] = (char)toupper((unsigned char)s[n]);
+    value[n] = '\0';
+    return sig;
 }
 
 /* Identity of a file before the run, to tell a profile written by this run
