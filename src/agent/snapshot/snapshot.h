@@ -1,0 +1,48 @@
+/*
+ * snapshot.h — private to the agent: heap snapshots (docs/design/snapshot.md).
+ * One snapshot at a time in the process; every function here serialises on
+ * one mutex. Call from agent threads (their hook guard set) or at exit.
+ */
+#ifndef HS_AGENT_SNAPSHOT_H
+#define HS_AGENT_SNAPSHOT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What one snapshot found, for logs, tests and benchmarks. */
+struct hs_snap_stats {
+    uint64_t nodes, edges;
+    uint64_t blocks, bytes;               /* live blocks in the snapshot */
+    uint64_t leaked_blocks, leaked_bytes; /* reachable from no root */
+    uint32_t threads, threads_missed;     /* captured / did not answer the stop */
+    uint64_t pause_ns;                    /* the program's threads were stopped this long */
+    uint64_t wall_ns;                     /* from the start to the last byte */
+};
+
+/* Writes a whole .heapsnapshot to path (a temporary file beside it, then
+ * rename). Returns 0; HS_E_STATE without the registry (HEAPSCOPE_MODE=sample);
+ * -errno. st may be NULL. */
+int hs__snapshot_write_file(const char *path, struct hs_snap_stats *st);
+
+/* Streaming, for the service thread: begin captures and forks; the child
+ * writes the JSON into a pipe that hs__snapshot_fd reads. */
+struct hs_snap_job;
+int hs__snapshot_begin(struct hs_snap_job **job);
+int hs__snapshot_fd(const struct hs_snap_job *job);
+/* Blocks scanned so far and in all; *built = 1 once the child has finished
+ * the graph (all that remains is writing). */
+void hs__snapshot_progress(const struct hs_snap_job *job, uint64_t *done, uint64_t *total,
+                           int *built);
+/* Ends the job: abort = 1 kills the child (client gone). Reaps the child.
+ * Returns 0 if the child wrote everything, else an error. */
+int hs__snapshot_end(struct hs_snap_job *job, int abort, struct hs_snap_stats *st);
+
+/* Agent threads (service, signal writers) are not the program's: they are
+ * not stopped and their stacks are not roots. Each calls this once. */
+void hs__snapshot_register_agent_thread(void);
+
+/* snapshot_out.c: HEAPSCOPE_SNAPSHOT_SIGNAL at load, _AT_EXIT at exit. */
+void hs__snapshot_out_load(void);
+void hs__snapshot_out_exit(void);
+
+#endif
