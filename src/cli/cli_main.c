@@ -31,13 +31,18 @@ static void usage(FILE *f)
                "        32768) for S seconds or until Ctrl-C/SIGTERM (a second one aborts) and\n"
                "        write the profile to FILE (.heapprofile: DevTools' Memory panel, Load;\n"
                "        or speedscope)\n"
+               "  snapshot --target TARGET -o FILE [--no-progress] [--expose-internals]\n"
+               "      [--capture-numeric-value] [--timeout MS]\n"
+               "        take a heap snapshot of TARGET and write it to FILE as it arrives\n"
+               "        (.heapsnapshot: DevTools' Memory panel, Load); a progress bar on a\n"
+               "        terminal, then the size and the node and edge counts\n"
                "  help  show this text\n"
                "  version\n"
                "\n"
                "TARGET is HOST:PORT (the first target there), HOST:PORT/ID-OR-TITLE (the target\n"
                "with that id, or whose title contains it) or a ws:// URL. HOST is an IPv4\n"
-               "address, [IPv6] or a name. targets, gc and sample exit with 0 on success, 1\n"
-               "when the target cannot be reached or fails, 2 on a usage error.\n");
+               "address, [IPv6] or a name. targets, gc, sample and snapshot exit with 0 on\n"
+               "success, 1 when the target cannot be reached or fails, 2 on a usage error.\n");
 }
 
 int main(int argc, char **argv)
@@ -55,6 +60,8 @@ int main(int argc, char **argv)
         return hs_cli_gc(argc - 2, argv + 2);
     if (!strcmp(cmd, "sample"))
         return hs_cli_sample(argc - 2, argv + 2);
+    if (!strcmp(cmd, "snapshot"))
+        return hs_cli_snapshot(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return 0;
