@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""A scripted CDP target on 127.0.0.1 for test_cli_sample.sh: what node cannot
-be made to do on cue. Usage: fake_cdp_target.py MODE
+"""A scripted CDP target on 127.0.0.1 for test_cli_sample.sh and
+test_cli_snapshot.sh: what node cannot be made to do on cue. Usage: fake_cdp_target.py MODE
 
 Prints "port N" once listening, then a line per event, flushed:
   "accepted"                      a TCP connection arrived
@@ -10,6 +10,14 @@ and exits after one client. MODE:
   silent      accept and never answer (the CLI is stuck connecting)
   hang-stop   answer every call with {} except HeapProfiler.stopSampling
   start-error answer HeapProfiler.startSampling with -32000 "Sampling is not here"
+and for test_cli_snapshot.sh, on HeapProfiler.takeHeapSnapshot (other calls get {}):
+  snapshot-error  answer -32000 "Failed to take heap snapshot" (V8's text)
+  snapshot-split  three progress events, a small whole snapshot in chunks that cut its
+                  header's keys and numbers, then {}
+  snapshot-cut    a progress event and the first chunk, then close the connection
+  snapshot-short  a progress event and the first chunk only, then {} (the snapshot
+                  never ends)
+  snapshot-hang   a progress event, then nothing (prints "hanging")
 The WebSocket path is ignored: connect with ws://127.0.0.1:N/anything.
 """
 import base64
@@ -57,6 +65,38 @@ def send_text(conn, text):
     conn.sendall(head + data)
 
 
+# A whole 2-node, 1-edge snapshot in V8's framing, cut where a reader of the
+# header must join chunks: inside the keys "node_count" and "edge_count", and
+# right after each number (which could go on in the next chunk).
+SPLIT_SNAPSHOT = [
+    '{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count",'
+    '"detachedness"],"node_types":[["synthetic","native"],"string","number","number",'
+    '"number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":'
+    '[["element"],"string_or_number","node"]},"node_co',
+    'unt":2',
+    ',"edge_cou',
+    'nt":1',
+    ',"trace_function_count":0},\n"nodes":[0,1,1,0,1,1\n,1,2,3,8,0,1\n],\n"edges":[0,1,6\n],\n'
+    '"trace_function_infos":[],\n"trace_tree":[],\n"samples":[],\n"locations":[],\n'
+    '"strings":["<dummy>",\n"",\n"block"]}',
+]
+
+
+def send_event(conn, method, params):
+    send_text(conn, json.dumps({"method": method, "params": params}))
+
+
+def send_progress(conn, done, total, finished=False):
+    params = {"done": done, "total": total}
+    if finished:
+        params["finished"] = True
+    send_event(conn, "HeapProfiler.reportHeapSnapshotProgress", params)
+
+
+def send_chunk(conn, text):
+    send_event(conn, "HeapProfiler.addHeapSnapshotChunk", {"chunk": text})
+
+
 def serve(conn, mode):
     request = b""
     while b"\r\n\r\n" not in request:
@@ -82,6 +122,26 @@ def serve(conn, mode):
         say("call %s %s" % (method, json.dumps(msg.get("params", {}), sort_keys=True,
                                                separators=(",", ":"))))
         if mode == "hang-stop" and method == "HeapProfiler.stopSampling":
+            continue
+        if mode.startswith("snapshot-") and method == "HeapProfiler.takeHeapSnapshot":
+            if mode == "snapshot-error":
+                send_text(conn, json.dumps({"id": msg["id"], "error": {
+                    "code": -32000, "message": "Failed to take heap snapshot"}}))
+                continue
+            send_progress(conn, 0, 2)
+            if mode == "snapshot-hang":
+                say("hanging")
+                continue
+            if mode == "snapshot-split":
+                send_progress(conn, 2, 2)
+                send_progress(conn, 2, 2, True)
+                for text in SPLIT_SNAPSHOT:
+                    send_chunk(conn, text)
+            else:
+                send_chunk(conn, SPLIT_SNAPSHOT[0])
+                if mode == "snapshot-cut":
+                    raise EOFError
+            send_text(conn, json.dumps({"id": msg["id"], "result": {}}))
             continue
         if mode == "start-error" and method == "HeapProfiler.startSampling":
             answer = {"id": msg["id"],
