@@ -105,6 +105,8 @@ uint32_t hs__site_resolve(uintptr_t ra, uintptr_t sp);
 /* The return address a site stands for (0 for an unknown id). */
 uintptr_t hs__site_addr(uint32_t site);
 uint64_t hs__site_count(void);
+/* Site ids are below this (slots of a fixed table, not dense). */
+uint32_t hs__site_capacity(void);
 /* Enables wrapper recognition (needs dladdr) and unwinding past wrappers. */
 void hs__sites_enable(int classify, int unwind_depth);
 /* Tests whether a symbol name matches the configured wrapper patterns. */

@@ -83,6 +83,11 @@ static void call_finish(hs_call *c, char *text, size_t len)
     session_free_if_done(s);
 }
 
+hs_cdp_session *hs__call_session(hs_call *c)
+{
+    return c->s;
+}
+
 void hs__call_ok(hs_call *c, json_t *result)
 {
     size_t len = 0;
@@ -116,17 +121,25 @@ static hs_handler_fn find_handler(const char *method)
     return NULL;
 }
 
-static void not_implemented(hs_call *c, const char *method)
+void hs__call_error_no_registry(hs_call *c, const char *method)
 {
     char msg[200];
+    snprintf(msg, sizeof(msg),
+             "%s needs the live-block registry, which is off in sampling-only mode "
+             "(HEAPSCOPE_MODE=sample)",
+             method);
+    hs__call_error(c, -32000, msg);
+}
+
+static void not_implemented(hs_call *c, const char *method)
+{
     /* Every HeapProfiler command not served yet needs the registry. */
-    if (!hs__registry_on)
-        snprintf(msg, sizeof(msg),
-                 "%s needs the live-block registry, which is off in sampling-only mode "
-                 "(HEAPSCOPE_MODE=sample)",
-                 method);
-    else
-        snprintf(msg, sizeof(msg), "%s is not implemented by heapscope yet", method);
+    if (!hs__registry_on) {
+        hs__call_error_no_registry(c, method);
+        return;
+    }
+    char msg[200];
+    snprintf(msg, sizeof(msg), "%s is not implemented by heapscope yet", method);
     hs__call_error(c, -32000, msg);
 }
 

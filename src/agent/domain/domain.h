@@ -29,6 +29,14 @@ void hs__domain_session_closed(void *ud, hs_session *s);
 void hs__call_ok(hs_call *c, json_t *result);
 void hs__call_error(hs_call *c, int code, const char *message);
 
+/* -32000 "<method> needs the live-block registry, which is off in
+ * sampling-only mode (HEAPSCOPE_MODE=sample)". */
+void hs__call_error_no_registry(hs_call *c, const char *method);
+/* The session a call came from (still valid while the call is pending). */
+hs_cdp_session *hs__call_session(hs_call *c);
+/* The service's server, for hs_server_drain in long handlers. */
+hs_server *hs__service_server(void);
+
 /* Sends an event to one session; params stolen (NULL = no params). */
 void hs__session_event(hs_cdp_session *s, const char *method, json_t *params);
 

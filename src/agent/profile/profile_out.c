@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../snapshot/snapshot.h"
 #include "heapscope/hs_err.h"
 #include "profile.h"
 
@@ -61,6 +62,7 @@ static void *writer_main(void *arg)
 {
     (void)arg;
     hs__shim_guard(1);
+    hs__snapshot_register_agent_thread();
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     char buf[64];
     for (;;) {

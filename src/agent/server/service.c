@@ -27,6 +27,7 @@
 
 #include "../agent_int.h"
 #include "../domain/domain.h"
+#include "../snapshot/snapshot.h"
 #include "cdp_gen.h"
 #include "heapscope/hs_agent.h"
 #include "heapscope/hs_err.h"
@@ -294,6 +295,7 @@ static void *service_main(void *arg)
 {
     (void)arg;
     hs__shim_guard(1);
+    hs__snapshot_register_agent_thread();
     /* Cancellation would leave a session's state half-updated. */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     hs_server_run(svc.srv);
@@ -438,6 +440,11 @@ void hs__service_wait_for_debugger(void)
     while (!svc.released)
         pthread_cond_wait(&svc.wait_cv, &svc.wait_mu);
     pthread_mutex_unlock(&svc.wait_mu);
+}
+
+hs_server *hs__service_server(void)
+{
+    return svc.srv;
 }
 
 const char *hs__service_target_id(void)

@@ -1009,6 +1009,28 @@ int hs__sym_resolve(uintptr_t pc, hs_sym *out)
     return rc;
 }
 
+int hs__sym_call_line(uintptr_t pc, char *file, size_t size, int *line)
+{
+    uintptr_t addr = pc - 1;
+    int rc = HS_E_NOTFOUND;
+    pthread_mutex_lock(&lock);
+    if (!modules_changed() || report_modules() == 0) {
+        struct mapping *m = mapping_of(addr);
+        Dwfl_Module *mod = m ? usable_module(m) : NULL;
+        Dwfl_Line *l = mod ? dwfl_module_getsrc(mod, addr) : NULL;
+        int ln = 0;
+        const char *src = l ? dwfl_lineinfo(l, NULL, &ln, NULL, NULL, NULL) : NULL;
+        if (src && ln > 0) {
+            const char *b = strrchr(src, '/');
+            snprintf(file, size, "%s", b ? b + 1 : src);
+            *line = ln;
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
 void hs__sym_stats(struct hs_sym_stats *st)
 {
     pthread_mutex_lock(&lock);

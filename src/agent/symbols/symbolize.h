@@ -26,6 +26,11 @@ typedef struct hs_sym {
  * form, function ""). */
 int hs__sym_resolve(uintptr_t pc, hs_sym *out);
 
+/* The source line of the call that returns to pc: the file's base name into
+ * file (cut to size) and the 1-based line. 0, or HS_E_NOTFOUND without line
+ * information. */
+int hs__sym_call_line(uintptr_t pc, char *file, size_t size, int *line);
+
 /* Frees every string and table; a later hs__sym_resolve starts afresh (new
  * script ids). */
 void hs__sym_shutdown(void);

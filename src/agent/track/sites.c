@@ -257,6 +257,11 @@ uintptr_t hs__site_addr(uint32_t site)
     return atomic_load_explicit(&table[site].ra, memory_order_acquire);
 }
 
+uint32_t hs__site_capacity(void)
+{
+    return TABLE_CAP;
+}
+
 uint64_t hs__site_count(void)
 {
     return atomic_load_explicit(&used, memory_order_relaxed);

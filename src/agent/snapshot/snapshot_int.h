@@ -1,0 +1,162 @@
+/*
+ * snapshot_int.h — private to src/agent/snapshot: what the parts of a heap
+ * snapshot share (docs/design/snapshot.md).
+ *
+ * Two worlds. The *parent* (the snapshotting thread, program running)
+ * prepares everything that needs malloc, locks or the dynamic loader: the
+ * module list with data symbols, the site names, the group ids. The *child*
+ * (forked at the capture) only reads those, uses memory from mmap (hs_vec)
+ * and makes system calls: it must never call malloc, stdio or anything that
+ * may take a lock another thread held at the fork.
+ */
+#ifndef HS_SNAPSHOT_INT_H
+#define HS_SNAPSHOT_INT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/ucontext.h>
+
+#include "snapshot.h"
+
+/* ---- memory for the child: mmap-backed growable arrays (cmem in graph.c) ---- */
+
+struct hs_vec {
+    void *p;
+    size_t len, cap; /* in elements */
+    size_t elem;
+};
+/* 0 or HS_E_NOMEM. */
+int hs__vec_reserve(struct hs_vec *v, size_t n);
+void *hs__vec_push(struct hs_vec *v); /* NULL when out of memory */
+void hs__vec_free(struct hs_vec *v);
+
+/* ---- roots.c: modules (prepared by the parent) ---------------------------- */
+
+struct hs_sym_range {
+    uintptr_t off; /* from the module's base (data) or its TLS block (TLS) */
+    uintptr_t size;
+    const char *name;
+};
+
+struct hs_seg {
+    uintptr_t lo, hi;
+};
+
+#define HS_MOD_MAX_SEGS 8
+struct hs_mod {
+    const char *path;
+    uintptr_t base;
+    struct hs_seg segs[HS_MOD_MAX_SEGS]; /* writable PT_LOADs */
+    int nsegs;
+    int is_agent;
+    /* Static TLS: the module's block sits at tp - tls_neg in every thread. */
+    uintptr_t tls_neg, tls_size;
+    const struct hs_sym_range *syms, *tls_syms; /* sorted by off */
+    size_t nsyms, ntls_syms;
+    uint32_t gid; /* the (globals) group's id */
+};
+
+struct hs_mods {
+    struct hs_mod *v;
+    size_t n;
+    uintptr_t tls_extent; /* the largest tls_neg: static TLS lies in [tp - extent, tp) */
+};
+/* Parent: the loaded modules now (symbols cached across snapshots). */
+int hs__roots_modules(struct hs_mods *out);
+void hs__roots_modules_free(struct hs_mods *m);
+/* Child: the symbol holding off, or NULL. */
+const struct hs_sym_range *hs__roots_sym(const struct hs_sym_range *v, size_t n, uintptr_t off);
+
+/* Child: /proc/self/maps as readable ranges. */
+struct hs_map {
+    uintptr_t lo, hi;
+    unsigned readable : 1, writable : 1;
+};
+int hs__roots_read_maps(struct hs_vec *maps /* of struct hs_map */);
+const struct hs_map *hs__roots_map_of(const struct hs_vec *maps, uintptr_t a);
+
+/* ---- capture.c: the pause -------------------------------------------------- */
+
+#define HS_NREGS 15 /* r8 … rcx of ucontext's gregs: the general registers but rsp, rip */
+struct hs_thread {
+    pid_t tid;
+    int captured;
+    uintptr_t sp, tp;
+    uintptr_t regs[HS_NREGS];
+    char comm[24];
+    uint32_t stack_gid, tls_gid;
+};
+extern const char *const hs__reg_names[HS_NREGS];
+
+struct hs_capture {
+    struct hs_thread *threads; /* capacity cap, allocated before the pause */
+    int nthreads, cap;
+    int missed; /* did not answer the stop in time */
+    uint64_t pause_ns;
+};
+/* Threads of the program now (to size hs_capture.threads, with slack). */
+int hs__capture_count_threads(void);
+/* Stops the program's threads, forks, releases them. In the child, calls
+ * child_fn(cap, arg) and _exits with its result; in the parent returns the
+ * child's pid or a negative error. The caller holds no lock of the agent. */
+pid_t hs__capture_fork(struct hs_capture *cap, int (*child_fn)(struct hs_capture *, void *),
+                       void *arg);
+
+/* ---- graph.c + writer.c: the child ----------------------------------------- */
+
+/* What the parent prepared, read by the child. */
+struct hs_snap_in {
+    struct hs_mods mods;
+    const char *const *site_names; /* by site id; NULL: name it in the child */
+    uint32_t nsite_names;
+    uint32_t leaked_gid;
+    struct hs_capture *cap;
+    int out_fd;
+    /* Shared with the parent (MAP_SHARED): progress and the result. */
+    struct hs_snap_shared *shared;
+};
+
+struct hs_snap_shared {
+    _Atomic uint64_t done, total;
+    _Atomic int built;    /* the graph is complete, writing starts */
+    _Atomic int finished; /* everything written */
+    struct hs_snap_stats stats;
+};
+
+/* The child's whole job: 0 or an error. */
+int hs__graph_run(struct hs_snap_in *in);
+
+/* writer.c: buffered JSON output to a file descriptor, and the string table. */
+struct hs_jw {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    int err; /* the first write error (-errno); later output is dropped */
+    uint64_t bytes;
+};
+int hs__jw_open(struct hs_jw *w, int fd);
+void hs__jw_raw(struct hs_jw *w, const char *s, size_t n);
+void hs__jw_lit(struct hs_jw *w, const char *s);
+void hs__jw_u64(struct hs_jw *w, uint64_t v);
+/* A JSON string with quotes: control characters escaped, non-ASCII as
+ * \uXXXX (as V8 writes), invalid UTF-8 as '?'. */
+void hs__jw_string(struct hs_jw *w, const char *s, size_t n);
+int hs__jw_close(struct hs_jw *w); /* flushes; 0 or the first error */
+
+/* Strings by content: index 0 is "<dummy>", as V8's table starts. */
+struct hs_strtab {
+    struct hs_vec chars; /* of char */
+    struct hs_vec offs;  /* of uint64_t: start of each string in chars; one extra at the end */
+    uint32_t *slots;     /* open addressing: index + 1, 0 = empty */
+    size_t nslots;
+};
+int hs__strtab_init(struct hs_strtab *t);
+/* The index of s[0..n), added if new; UINT32_MAX when out of memory. */
+uint32_t hs__strtab_add(struct hs_strtab *t, const char *s, size_t n);
+uint32_t hs__strtab_count(const struct hs_strtab *t);
+void hs__strtab_get(const struct hs_strtab *t, uint32_t i, const char **s, size_t *n);
+void hs__strtab_free(struct hs_strtab *t);
+
+#endif
