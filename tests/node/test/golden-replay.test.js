@@ -55,7 +55,7 @@ const ERROR_CASES = {
   'disable while tracking': SAME,
   're-enable': SAME,
   'startSampling then takeHeapSnapshot while sampling': SAME,
-  'takeHeapSnapshot while sampling (reportProgress false)': NOTYET,
+  'takeHeapSnapshot while sampling (reportProgress false)': SAME,
   'disable while sampling': SAME,
   'stopSampling after disable': SAME,
   're-enable 2': SAME,
@@ -83,13 +83,13 @@ const ERROR_CASES = {
   'unknown domain': SAME,
   'method without dot': SAME,
   'params is an array': SAME,
-  'params is null': NOTYET, // takeHeapSnapshot with params:null
+  'params is null': SAME, // takeHeapSnapshot with params:null
   'params is a string': SAME,
   'takeHeapSnapshot reportProgress wrong type': SAME,
   disable: SAME,
   'disable twice': SAME,
-  'heap snapshot without enable, no progress': NOTYET,
-  'takeHeapSnapshot captureNumericValue+exposeInternals': NOTYET,
+  'heap snapshot without enable, no progress': SAME,
+  'takeHeapSnapshot captureNumericValue+exposeInternals': SAME,
   'sending a binary frame': {
     exclude:
       'node drops the connection without a close frame (1006); heapscope closes with 1003 as RFC 6455 §7.4.1 ' +
