@@ -24,6 +24,8 @@ export const env = {
   agentLib: pathFrom('HS_AGENT_LIB', path.join(repo, 'build', 'lib', 'libheapscope.so')),
   cTarget: pathFrom('HS_BROWSER_TARGET', path.join(repo, 'build', 'bin', 'hs-browser-target')),
   nodeTarget: path.join(here, '..', 'targets', 'node_alloc.js'),
+  cSnapshotTarget: pathFrom('HS_BROWSER_SNAPSHOT_TARGET', path.join(repo, 'build', 'bin', 'hs-browser-snapshot-target')),
+  nodeSnapshotTarget: path.join(here, '..', 'targets', 'node_snapshot.js'),
   sharedDir: pathFrom('HS_SHARED_DIR', path.join(repo, '..', 'shared')),
   // Limits for a loaded 2-core machine. Every wait is for an event or a page
   // state with one of these as its bound, never a sleep.

@@ -8,6 +8,7 @@
 //   await p.kill()
 
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { env, requireFile, withTimeout } from './env.mjs';
 
 const LISTEN_RE = /(?:heapscope: DevTools|Debugger) listening on ws:\/\/(\S+)/;
@@ -170,24 +171,30 @@ export class Program {
  * kind 'agent': hs-browser-target with libheapscope.so preloaded and
  * HEAPSCOPE_LISTEN=127.0.0.1:0; kind 'node': targets/node_alloc.js under
  * node --inspect=127.0.0.1:0. Both take the same stdin commands.
+ * target: another program (agent) or script (node) instead, e.g.
+ * env.cSnapshotTarget / env.nodeSnapshotTarget.
  */
-export async function startProgram({ kind, env: extraEnv = {} }) {
+export async function startProgram({ kind, env: extraEnv = {}, target }) {
   let file;
   let argv;
+  let name;
   const childEnv = { ...process.env, ...extraEnv };
   if (kind === 'agent') {
-    file = requireFile(env.cTarget, 'hs-browser-target (HS_BROWSER_TARGET)');
+    file = requireFile(target || env.cTarget, target ? path.basename(target) : 'hs-browser-target (HS_BROWSER_TARGET)');
     argv = [];
+    name = `${path.basename(file)} under libheapscope.so`;
     childEnv.LD_PRELOAD = requireFile(env.agentLib, 'libheapscope.so (HS_AGENT_LIB)');
     childEnv.HEAPSCOPE_LISTEN = '127.0.0.1:0';
   } else if (kind === 'node') {
+    const script = requireFile(target || env.nodeTarget, path.basename(target || env.nodeTarget));
     file = process.execPath;
-    argv = ['--inspect=127.0.0.1:0', requireFile(env.nodeTarget, 'node_alloc.js')];
+    argv = ['--inspect=127.0.0.1:0', script];
+    name = `node --inspect ${path.basename(script)}`;
   } else {
     throw new Error(`unknown program kind ${kind}`);
   }
   const proc = spawn(file, argv, { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
-  const p = new Program(proc, kind === 'agent' ? 'hs-browser-target under libheapscope.so' : 'node --inspect node_alloc.js');
+  const p = new Program(proc, name);
   try {
     await p.waitListening();
   } catch (e) {
