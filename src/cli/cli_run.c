@@ -114,6 +114,9 @@ static int print_summaries(const char *path, long from, pid_t child, int follow)
     return printed;
 }
 
+/* The program's pid, once the parent has stored it after fork: until then
+ * the forwarded signals stay blocked (see the fork), so that none is handled
+ * while it is still 0 and dropped. */
 static volatile sig_atomic_t child_pid;
 
 /* SIGTERM or SIGHUP sent to us alone: pass it on, then report as usual
@@ -335,8 +338,19 @@ int hs_cli_run(int argc, char **argv)
     if (fwd_sample)
         sigaction(sample_sig, &fwd, &old_sample);
 
+    /* Every signal stays blocked across the fork until each side is ready
+     * for it. The parent can be preempted on its way back from fork and not
+     * run again before the program has started and said so: a signal sent to
+     * us meanwhile was handled before fork returned, with child_pid still 0,
+     * and forwarded nowhere. Blocked, it waits for child_pid. The child puts
+     * the program's handlers back first, so one meant for it gets the
+     * program's disposition, not forward_signal. */
+    sigset_t all, old_mask;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old_mask);
     pid_t pid = fork();
     if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         fprintf(stderr, "heapscope: fork: %s\n", strerror(errno));
         return 1;
     }
@@ -382,12 +396,14 @@ int hs_cli_run(int argc, char **argv)
             if (sample_signal)
                 setenv("HEAPSCOPE_PROFILE_SIGNAL", signal_value, 1);
         }
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         execvp(prog_argv[0], prog_argv);
         fprintf(stderr, "heapscope: cannot run %s: %s\n", prog_argv[0], strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);
     }
 
     child_pid = pid;
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     if (sample && !profile_out) {
         snprintf(profile_abs, sizeof(profile_abs), "%s/heapscope-%ld.heapprofile", cwd, (long)pid);
         profile_before = file_id_of(profile_abs);
