@@ -18,6 +18,16 @@
  * default file is heapscope-<pid>.heapprofile in the directory run started
  * in, <pid> being the profiled process's, passed as an absolute path since
  * the program may chdir.
+ *
+ * --snapshot-at-exit and --snapshot-signal[=SIG] (USR2 without a value) make
+ * the agent write heap snapshots without a client (HEAPSCOPE_SNAPSHOT_AT_EXIT,
+ * HEAPSCOPE_SNAPSHOT_SIGNAL) to --snapshot-out FILE, a pattern: %p the pid,
+ * %n the snapshot's number in the process (1, 2, …), %% a '%' (default
+ * heapscope-%p-%n.heapsnapshot here; -o stays the profile's, as it was).
+ * The agent expands the pattern; we make it absolute (quoting the directory's
+ * own '%') and, once the program has ended, list the files it names that were
+ * written during the run: %n = 1, 2, … until one is missing (the agent uses a
+ * number up only with a written file).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -30,9 +40,11 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "hs_outpath.h"
 #include "hs_signal.h"
 
 static int find_agent(char *out, size_t size)
@@ -213,8 +225,83 @@ static void run_usage(void)
 {
     fprintf(stderr, "usage: heapscope run [--follow-children] [--summary-file FILE] "
                     "[--listen HOST:PORT|off] [--wait]\n"
-                    "           [--sample[=INTERVAL] [-o FILE.heapprofile] [--sample-signal SIG]] "
-                    "-- PROGRAM [ARGS...]\n");
+                    "           [--sample[=INTERVAL] [-o FILE.heapprofile] [--sample-signal SIG]]\n"
+                    "           [--snapshot-at-exit] [--snapshot-signal[=SIG]] "
+                    "[--snapshot-out PATTERN]\n"
+                    "           -- PROGRAM [ARGS...]\n");
+}
+
+#define RUN_SNAPSHOT_DEFAULT_OUT "heapscope-%p-%n.heapsnapshot"
+#define RUN_SNAPSHOT_DEFAULT_SIGNAL "USR2"
+
+/* The pattern made absolute: the directory run started in, its '%' quoted,
+ * in front of a relative one. */
+static int absolute_pattern(const char *pattern, char *out, size_t size)
+{
+    if (pattern[0] == '/') {
+        if ((size_t)snprintf(out, size, "%s", pattern) >= size)
+            return -1;
+        return 0;
+    }
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return -1;
+    int n = hs_outpath_quote(cwd, out, size);
+    if (n < 0 || (size_t)snprintf(out + n, size - (size_t)n, "/%s", pattern) >= size - (size_t)n)
+        return -1;
+    return 0;
+}
+
+static bool written_since(const char *path, const struct timespec *start)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
+    return st.st_mtim.tv_sec > start->tv_sec ||
+           (st.st_mtim.tv_sec == start->tv_sec && st.st_mtim.tv_nsec >= start->tv_nsec);
+}
+
+/* Says which heap snapshots the program's agent wrote during the run. */
+static void report_snapshots(const char *pattern, pid_t pid, const struct timespec *start,
+                             bool at_exit, const char *name)
+{
+    char path[PATH_MAX], first[PATH_MAX] = "";
+    unsigned long count = 0;
+    bool seq = hs_outpath_has_seq(pattern);
+    for (unsigned long n = 1;; n++) {
+        if (hs_outpath_expand(pattern, (long)pid, n, path, sizeof(path)) < 0 ||
+            !written_since(path, start))
+            break;
+        if (!count)
+            snprintf(first, sizeof(first), "%s", path);
+        count++;
+        if (!seq)
+            break;
+    }
+    if (count == 1) {
+        fprintf(stderr,
+                "heapscope: heap snapshot in %s: open it in Chrome DevTools (Memory panel, "
+                "Load)\n",
+                first);
+    } else if (count > 1) {
+        hs_outpath_expand(pattern, (long)pid, count, path, sizeof(path));
+        fprintf(stderr,
+                "heapscope: %lu heap snapshots, %s to %s: open them in Chrome DevTools (Memory "
+                "panel, Load)\n",
+                count, first, path);
+    } else if (at_exit) {
+        hs_outpath_expand(pattern, (long)pid, 1, path, sizeof(path));
+        fprintf(stderr, "heapscope: %s (pid %ld): no heap snapshot was written to %s\n", name,
+                (long)pid, path);
+    }
+}
+
+/* Signals sent to run (the pid the user sees) that reach the program
+ * instead of ending run; those the main handlers take care of are left out. */
+static bool forwardable(int sig)
+{
+    return sig > 0 && sig != SIGINT && sig != SIGQUIT && sig != SIGTERM && sig != SIGHUP &&
+           sig != SIGCHLD && sig != SIGPIPE;
 }
 
 int hs_cli_run(int argc, char **argv)
@@ -224,6 +311,10 @@ int hs_cli_run(int argc, char **argv)
     const char *sample = NULL, *profile_out = NULL, *sample_signal = NULL;
     char signal_value[16] = "";
     int sample_sig = 0, i = 0;
+    bool snap_at_exit = false;
+    const char *snap_out = NULL, *snap_signal = NULL;
+    char snap_signal_value[16] = "";
+    int snap_sig = 0;
     for (; i < argc; i++) {
         if (!strcmp(argv[i], "--")) {
             i++;
@@ -256,6 +347,33 @@ int hs_cli_run(int argc, char **argv)
                         sample_signal);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--snapshot-at-exit")) {
+            snap_at_exit = true;
+        } else if (!strcmp(argv[i], "--snapshot-signal") ||
+                   !strncmp(argv[i], "--snapshot-signal=", 18)) {
+            /* The value may be left out: the next argument is taken only if
+             * it names a signal (KILL too, to refuse it). */
+            if (argv[i][17] == '=')
+                snap_signal = argv[i] + 18;
+            else if (i + 1 < argc && hs_signal_parse(argv[i + 1]) >= 0)
+                snap_signal = argv[++i];
+            else
+                snap_signal = RUN_SNAPSHOT_DEFAULT_SIGNAL;
+            snap_sig = parse_signal(snap_signal, snap_signal_value, sizeof(snap_signal_value));
+            if (snap_sig <= 0) {
+                fprintf(stderr, "heapscope run: --snapshot-signal: %s '%s'\n",
+                        snap_sig == 0 ? "the program cannot catch" : "no such signal", snap_signal);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--snapshot-out") || !strncmp(argv[i], "--snapshot-out=", 15)) {
+            if (argv[i][14] == '=')
+                snap_out = argv[i] + 15;
+            else if (i + 1 < argc)
+                snap_out = argv[++i];
+            if (!snap_out || !*snap_out) {
+                fprintf(stderr, "heapscope run: --snapshot-out needs a file name\n");
+                return 2;
+            }
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "heapscope run: unknown option '%s'\n", argv[i]);
             return 2;
@@ -270,6 +388,19 @@ int hs_cli_run(int argc, char **argv)
     if (!sample && (profile_out || sample_signal)) {
         fprintf(stderr, "heapscope run: %s only goes with --sample\n",
                 profile_out ? "-o" : "--sample-signal");
+        return 2;
+    }
+    bool snapshots = snap_at_exit || snap_signal;
+    if (!snapshots && snap_out) {
+        fprintf(stderr, "heapscope run: --snapshot-out only goes with --snapshot-at-exit or "
+                        "--snapshot-signal\n");
+        return 2;
+    }
+    char snap_pattern[PATH_MAX] = "";
+    if (snapshots && absolute_pattern(snap_out ? snap_out : RUN_SNAPSHOT_DEFAULT_OUT, snap_pattern,
+                                      sizeof(snap_pattern)) < 0) {
+        fprintf(stderr, "heapscope: bad snapshot file path '%s'\n",
+                snap_out ? snap_out : RUN_SNAPSHOT_DEFAULT_OUT);
         return 2;
     }
     char **prog_argv = argv + i;
@@ -331,12 +462,17 @@ int hs_cli_run(int argc, char **argv)
     sigaction(SIGHUP, &fwd, &old_hup);
     /* The profile signal sent to us (the pid the user sees) reaches the
      * program too, instead of ending us; those above are already handled. */
-    struct sigaction old_sample;
-    int fwd_sample = sample_sig > 0 && sample_sig != SIGINT && sample_sig != SIGQUIT &&
-                     sample_sig != SIGTERM && sample_sig != SIGHUP && sample_sig != SIGCHLD &&
-                     sample_sig != SIGPIPE;
+    struct sigaction old_sample, old_snap;
+    int fwd_sample = forwardable(sample_sig);
+    int fwd_snap = forwardable(snap_sig) && snap_sig != sample_sig;
     if (fwd_sample)
         sigaction(sample_sig, &fwd, &old_sample);
+    if (fwd_snap)
+        sigaction(snap_sig, &fwd, &old_snap);
+    /* Snapshots written from now on are this run's (file times are the
+     * coarse clock's). */
+    struct timespec start;
+    clock_gettime(CLOCK_REALTIME_COARSE, &start);
 
     /* Every signal stays blocked across the fork until each side is ready
      * for it. The parent can be preempted on its way back from fork and not
@@ -361,6 +497,8 @@ int hs_cli_run(int argc, char **argv)
         sigaction(SIGHUP, &old_hup, NULL);
         if (fwd_sample)
             sigaction(sample_sig, &old_sample, NULL);
+        if (fwd_snap)
+            sigaction(snap_sig, &old_snap, NULL);
         const char *pre = getenv("LD_PRELOAD");
         char *value;
         if (pre && *pre) {
@@ -396,6 +534,13 @@ int hs_cli_run(int argc, char **argv)
             if (sample_signal)
                 setenv("HEAPSCOPE_PROFILE_SIGNAL", signal_value, 1);
         }
+        if (snapshots) {
+            setenv("HEAPSCOPE_SNAPSHOT_OUT", snap_pattern, 1);
+            if (snap_at_exit)
+                setenv("HEAPSCOPE_SNAPSHOT_AT_EXIT", "1", 1);
+            if (snap_signal)
+                setenv("HEAPSCOPE_SNAPSHOT_SIGNAL", snap_signal_value, 1);
+        }
         sigprocmask(SIG_SETMASK, &old_mask, NULL);
         execvp(prog_argv[0], prog_argv);
         fprintf(stderr, "heapscope: cannot run %s: %s\n", prog_argv[0], strerror(errno));
@@ -422,6 +567,8 @@ int hs_cli_run(int argc, char **argv)
     sigaction(SIGHUP, &old_hup, NULL);
     if (fwd_sample)
         sigaction(sample_sig, &old_sample, NULL);
+    if (fwd_snap)
+        sigaction(snap_sig, &old_snap, NULL);
 
     const char *name = strrchr(prog_argv[0], '/');
     name = name ? name + 1 : prog_argv[0];
@@ -444,6 +591,8 @@ int hs_cli_run(int argc, char **argv)
             fprintf(stderr, "heapscope: %s (pid %ld): no allocation profile was written to %s\n",
                     name, (long)pid, profile_abs);
     }
+    if (snapshots && !exec_failed)
+        report_snapshots(snap_pattern, pid, &start, snap_at_exit, name);
 
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
