@@ -18,6 +18,7 @@
 #include "agent_int.h"
 #include "heapscope/hs_agent.h"
 #include "profile/profile.h"
+#include "snapshot/snapshot.h"
 
 static _Atomic int started;
 /* 0 in a forked child that is not followed: it keeps a consistent registry
@@ -165,6 +166,7 @@ __attribute__((constructor(101))) static void agent_load(void)
     hs__unwind_set_mode((enum hs_unwind_mode)hs__config.unwind_mode);
     hs__sampler_init();
     hs__profile_out_load();
+    hs__snapshot_out_load();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     int autostart = hs__config.autostart < 0 ? hs__config.preloaded : hs__config.autostart;
     if (hs__config.verbose)
@@ -215,8 +217,10 @@ static void write_summary(void)
  * shows what is still allocated when the program is done. */
 __attribute__((destructor(101))) static void agent_unload(void)
 {
-    if (reporting)
+    if (reporting) {
         hs__profile_out_exit();
+        hs__snapshot_out_exit();
+    }
     if (atomic_load(&started) && reporting)
         write_summary();
     if (reporting)

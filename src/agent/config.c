@@ -50,6 +50,12 @@ enum kind { K_BOOL, K_INT, K_STR };
       "write the sampling profile (.heapprofile) here at exit and on HEAPSCOPE_PROFILE_SIGNAL")    \
     X(PROFILE_SIGNAL, K_STR, "",                                                                   \
       "a signal (name like USR1, or number) on which the profile so far is written")               \
+    X(SNAPSHOT_OUT, K_STR, "heapscope-%p-%n.heapsnapshot",                                         \
+      "where heap snapshots without a client go: %p = pid, %n = 1, 2, ... (each one's number), "   \
+      "%% = %")                                                                                    \
+    X(SNAPSHOT_AT_EXIT, K_BOOL, "0", "write a heap snapshot to HEAPSCOPE_SNAPSHOT_OUT at exit")    \
+    X(SNAPSHOT_SIGNAL, K_STR, "",                                                                  \
+      "a signal (name like USR2, or number) on which a heap snapshot is written")                  \
     X(PID, K_INT, "",                                                                              \
       "the pid of the process to profile (set by heapscope run); other processes "                 \
       "that load the agent only forward to the real allocator")
@@ -121,6 +127,13 @@ void hs__config_load(void)
         strcpy(c->profile_out, out);
     int sig = hs_signal_parse(getenv("HEAPSCOPE_PROFILE_SIGNAL"));
     c->profile_signal = sig > 0 ? sig : 0;
+    const char *snap = getenv("HEAPSCOPE_SNAPSHOT_OUT");
+    c->snapshot_out[0] = '\0';
+    if (snap && strlen(snap) < sizeof(c->snapshot_out))
+        strcpy(c->snapshot_out, snap);
+    c->snapshot_at_exit = parse_bool(getenv("HEAPSCOPE_SNAPSHOT_AT_EXIT"), 0);
+    sig = hs_signal_parse(getenv("HEAPSCOPE_SNAPSHOT_SIGNAL"));
+    c->snapshot_signal = sig > 0 ? sig : 0;
     const char *pid = getenv("HEAPSCOPE_PID");
     c->owner_pid = 0;
     if (pid && *pid) {
@@ -179,6 +192,14 @@ static const char *current(const char *name)
     if (!strcmp(name, "PROFILE_SIGNAL")) {
         snprintf(buf, sizeof(buf), "%d", c->profile_signal);
         return c->profile_signal ? buf : "";
+    }
+    if (!strcmp(name, "SNAPSHOT_OUT"))
+        return c->snapshot_out[0] ? c->snapshot_out : "heapscope-%p-%n.heapsnapshot";
+    if (!strcmp(name, "SNAPSHOT_AT_EXIT"))
+        return c->snapshot_at_exit ? "1" : "0";
+    if (!strcmp(name, "SNAPSHOT_SIGNAL")) {
+        snprintf(buf, sizeof(buf), "%d", c->snapshot_signal);
+        return c->snapshot_signal ? buf : "";
     }
     if (!strcmp(name, "UNWIND_DEPTH")) {
         snprintf(buf, sizeof(buf), "%d", c->unwind_depth);

@@ -460,8 +460,9 @@ int hs_cli_run(int argc, char **argv)
     sigemptyset(&fwd.sa_mask);
     sigaction(SIGTERM, &fwd, &old_term);
     sigaction(SIGHUP, &fwd, &old_hup);
-    /* The profile signal sent to us (the pid the user sees) reaches the
-     * program too, instead of ending us; those above are already handled. */
+    /* The profile and snapshot signals sent to us (the pid the user sees)
+     * reach the program too, instead of ending us; those above are already
+     * handled. */
     struct sigaction old_sample, old_snap;
     int fwd_sample = forwardable(sample_sig);
     int fwd_snap = forwardable(snap_sig) && snap_sig != sample_sig;
