@@ -297,6 +297,17 @@ pid_t hs__capture_fork(struct hs_capture *cap, int (*child_fn)(struct hs_capture
             read_comm(t->tid, t->comm, sizeof(t->comm));
     }
 
+    /* Every thread of the program is stopped outside the registry's locks
+     * (it was stopped after the freeze took them all): the registry stays
+     * consistent without them. Releasing them now, before the fork, spares
+     * the parent a copy-on-write fault on every leaf when it unlocks. A
+     * thread that did not stop may be inside the registry: then keep it
+     * frozen across the fork. */
+    int frozen = 1;
+    if (cap->missed == 0) {
+        hs__registry_thaw();
+        frozen = 0;
+    }
     /* Not fork(): it would run the program's atfork handlers and take
      * glibc's malloc locks, which a stopped thread may hold. No exit signal:
      * the program gets no SIGCHLD, and its wait() calls cannot reap this
@@ -314,7 +325,8 @@ pid_t hs__capture_fork(struct hs_capture *cap, int (*child_fn)(struct hs_capture
     atomic_store(&stw_cap, NULL);
     atomic_store(&stw_state, st + 1);
     futex(&stw_state, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
-    hs__registry_thaw();
+    if (frozen)
+        hs__registry_thaw();
     cap->pause_ns = now_ns() - t0;
     /* A thread that answered late may still be writing into cap: the
      * caller frees it once every handler has left (they leave at once). */
