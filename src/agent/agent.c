@@ -136,7 +136,12 @@ static int is_profiled_process(void)
     /* Preloaded without `heapscope run` (which sets it): claim it. */
     char buf[24];
     snprintf(buf, sizeof(buf), "%ld", me);
+    /* The environment's copy is the agent's doing, not the program's: keep
+     * it out of the heap the program is shown. */
+    int was = hs__shim_guarded();
+    hs__shim_guard(1);
     setenv("HEAPSCOPE_PID", buf, 1);
+    hs__shim_guard(was);
     hs__config.owner_pid = me;
     return 1;
 }

@@ -48,10 +48,11 @@ static long futex(_Atomic uint32_t *w, int op, uint32_t val, const struct timesp
     return syscall(SYS_futex, w, op, val, ts, NULL, 0);
 }
 
-/* ---- agent threads ----------------------------------------------------------------- */
+/* ---- agent threads ------------------------------------------------------- */
 
 #define MAX_AGENT_THREADS 16
 static _Atomic pid_t agent_tids[MAX_AGENT_THREADS];
+static _Atomic uintptr_t agent_stacks[MAX_AGENT_THREADS]; /* an address on each one's stack */
 
 void hs__snapshot_register_agent_thread(void)
 {
@@ -61,10 +62,25 @@ void hs__snapshot_register_agent_thread(void)
         /* Slots of threads that are gone (or of the parent, in a child) are
          * reused: tgkill tells. */
         if (old == 0 || syscall(SYS_tgkill, getpid(), old, 0) != 0) {
-            if (atomic_compare_exchange_strong(&agent_tids[i], &old, me))
+            if (atomic_compare_exchange_strong(&agent_tids[i], &old, me)) {
+                atomic_store(&agent_stacks[i], (uintptr_t)__builtin_frame_address(0));
                 return;
+            }
         }
     }
+}
+
+int hs__capture_agent_stack_in(uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (here >= lo && here < hi)
+        return 1; /* the snapshotting thread's own (the child runs on it) */
+    for (int i = 0; i < MAX_AGENT_THREADS; i++) {
+        uintptr_t a = atomic_load_explicit(&agent_stacks[i], memory_order_relaxed);
+        if (a >= lo && a < hi && atomic_load_explicit(&agent_tids[i], memory_order_relaxed))
+            return 1;
+    }
+    return 0;
 }
 
 static int is_agent_thread(pid_t tid)
@@ -75,7 +91,7 @@ static int is_agent_thread(pid_t tid)
     return 0;
 }
 
-/* ---- the stop signal ------------------------------------------------------------------ */
+/* ---- the stop signal ----------------------------------------------------- */
 
 static int stop_sig;                 /* installed once, kept for the process's life */
 static _Atomic uint32_t stw_state;   /* odd while threads must stay stopped */
@@ -162,7 +178,7 @@ static int install_stop_signal(void)
     return HS_E_STATE;
 }
 
-/* ---- listing threads without allocating ------------------------------------------------ */
+/* ---- listing threads without allocating ---------------------------------- */
 
 struct linux_dirent64 {
     uint64_t d_ino;
@@ -235,7 +251,7 @@ int hs__capture_count_threads(void)
     return list_threads(&probe, (pid_t)syscall(SYS_gettid));
 }
 
-/* ---- the capture ---------------------------------------------------------------------- */
+/* ---- the capture --------------------------------------------------------- */
 
 pid_t hs__capture_fork(struct hs_capture *cap, int (*child_fn)(struct hs_capture *, void *),
                        void *arg)

@@ -82,7 +82,7 @@ struct g {
 
 enum { ST_REACHED = 1, ST_RETAINED = 2, ST_COVERED = 4 };
 
-/* ---- collecting and sorting the blocks ---------------------------------------------------- */
+/* ---- collecting and sorting the blocks ----------------------------------- */
 
 static int collect_cb(const hs_block *hb, void *arg)
 {
@@ -145,7 +145,7 @@ static int sort_blocks(struct g *g)
     return 0;
 }
 
-/* ---- the window index ----------------------------------------------------------------------- */
+/* ---- the window index ---------------------------------------------------- */
 
 static uint64_t blk_end(const struct blk *b)
 {
@@ -243,8 +243,7 @@ static inline int64_t lookup(const struct g *g, uintptr_t v)
     return -1;
 }
 
-/* ---- strings ----------------------------------------------------------------------------------
- */
+/* ---- strings ------------------------------------------------------------- */
 
 static uint32_t str(struct g *g, const char *s)
 {
@@ -327,8 +326,7 @@ static uint32_t site_name(struct g *g, uint32_t site)
     return *s;
 }
 
-/* ---- groups and their edges
- * ------------------------------------------------------------------------ */
+/* ---- groups and their edges ---------------------------------------------- */
 
 static struct group *new_group(struct g *g, const char *name, uint32_t id)
 {
@@ -522,8 +520,116 @@ static int thread_groups(struct g *g)
     return 0;
 }
 
-/* ---- the blocks
- * --------------------------------------------------------------------------------------- */
+/* ---- other memory the program writes ------------------------------------ */
+
+/* Private anonymous writable memory that is neither heap (it holds no live
+ * block) nor a live thread's stack or TLS: pools of custom allocators (an
+ * interpreter's object arenas), the stacks glibc keeps of threads that
+ * ended (their control blocks hold the dtv), buffers the program maps. A
+ * pointer kept there keeps a block alive as much as one in a global. Only
+ * resident pages are read (mincore). Left out: glibc's own arena heaps
+ * (aligned to HEAP_MAX_SIZE) and chunks malloc maps by themselves (their
+ * header says so): what they hold that is not a live block is malloc's or
+ * the agent's, never the program's. */
+#define ARENA_ALIGN (64u << 20) /* glibc's HEAP_MAX_SIZE on 64-bit */
+#define PAGE_SZ 4096u
+
+static int holds_block(const struct g *g, uintptr_t lo, uintptr_t hi)
+{
+    size_t a = 0, b = g->n;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (g->b[mid].addr < lo)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    if (a < g->n && g->b[a].addr < hi)
+        return 1;
+    return a > 0 && blk_end(&g->b[a - 1]) > lo;
+}
+
+static int holds_thread(const struct g *g, uintptr_t lo, uintptr_t hi)
+{
+    const struct hs_capture *cap = g->in->cap;
+    for (int i = 0; i < cap->nthreads; i++) {
+        const struct hs_thread *t = &cap->threads[i];
+        if (t->tid && ((t->sp >= lo && t->sp < hi) || (t->tp >= lo && t->tp < hi)))
+            return 1;
+    }
+    return 0;
+}
+
+/* The length of the malloc-mapped chunk starting at p (at most room), or 0:
+ * prev_size 0, then the size with IS_MMAPPED (2), a whole number of pages. */
+static uintptr_t mmapped_chunk(uintptr_t p, uintptr_t room)
+{
+    const uintptr_t *h = (const uintptr_t *)p;
+    uintptr_t size = h[1] & ~(uintptr_t)7;
+    if (h[0] != 0 || !(h[1] & 2) || size == 0 || size > room || size % PAGE_SZ)
+        return 0;
+    return size;
+}
+
+/* Scans the resident pages of m, skipping malloc-mapped chunks. */
+static int scan_mapping(struct g *g, const struct hs_map *m, const char *name, uint32_t id)
+{
+    struct group *gr = NULL;
+    unsigned char vec[256];
+    uintptr_t vlo = 0, vhi = 0; /* pages vec describes */
+    for (uintptr_t pg = m->lo; pg < m->hi;) {
+        if (pg >= vhi) {
+            vlo = pg;
+            vhi = m->hi - pg < sizeof(vec) * PAGE_SZ ? m->hi : pg + sizeof(vec) * PAGE_SZ;
+            if (mincore((void *)vlo, vhi - vlo, vec) != 0)
+                memset(vec, 1, sizeof(vec));
+        }
+        if (!(vec[(pg - vlo) / PAGE_SZ] & 1)) {
+            pg += PAGE_SZ;
+            continue;
+        }
+        uintptr_t c = mmapped_chunk(pg, m->hi - pg);
+        if (c) {
+            pg += c;
+            continue;
+        }
+        for (uintptr_t p = pg; p < pg + PAGE_SZ; p += 8) {
+            int64_t j = lookup(g, *(const uintptr_t *)p);
+            if (j < 0)
+                continue;
+            if (!gr && !(gr = new_group(g, name, id)))
+                return HS_E_NOMEM;
+            if (add_gedge(gr, EDGE_ELEMENT, (uint32_t)(p - m->lo), (uint32_t)j) < 0)
+                return HS_E_NOMEM;
+        }
+        pg += PAGE_SZ;
+    }
+    return 0;
+}
+
+static int mapping_groups(struct g *g)
+{
+    for (size_t i = 0; i < g->maps.len; i++) {
+        const struct hs_map *m = &((const struct hs_map *)g->maps.p)[i];
+        if (!(m->readable && m->writable && m->priv && m->anon) || m->lo % ARENA_ALIGN == 0 ||
+            holds_block(g, m->lo, m->hi) || holds_thread(g, m->lo, m->hi) ||
+            hs__capture_agent_stack_in(m->lo, m->hi))
+            continue;
+        char name[64], *p = name;
+        p = put_str(p, name + 32, "(anonymous memory) ");
+        p = put_hex(p, m->lo);
+        *p = '\0';
+        /* Even, stable for the mapping's life, away from the other groups'. */
+        uint32_t id =
+            (1u << 30) + (uint32_t)((((m->lo >> 12) * 0x9E3779B1u) >> 2) % (1u << 28)) * 2u;
+        int rc = scan_mapping(g, m, name, id);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- the blocks ---------------------------------------------------------- */
 
 static int scan_blocks(struct g *g)
 {
@@ -563,8 +669,7 @@ static int scan_blocks(struct g *g)
     return 0;
 }
 
-/* ---- reachability and leaks
- * ---------------------------------------------------------------------------- */
+/* ---- reachability and leaks ---------------------------------------------- */
 
 static void flood(struct g *g, uint8_t bit)
 {
@@ -637,9 +742,7 @@ static int find_leaks(struct g *g, struct group *leaked)
     return 0;
 }
 
-/* ---- output
- * ------------------------------------------------------------------------------------------------
- */
+/* ---- output -------------------------------------------------------------- */
 
 static const char META[] =
     "{\"snapshot\":{\"meta\":{\"node_fields\":[\"type\",\"name\",\"id\",\"self_size\","
@@ -754,8 +857,7 @@ static int write_json(struct g *g)
     return hs__jw_close(&w);
 }
 
-/* ---- the job
- * --------------------------------------------------------------------------------------------- */
+/* ---- the job ------------------------------------------------------------- */
 
 int hs__graph_run(struct hs_snap_in *in)
 {
@@ -792,7 +894,8 @@ int hs__graph_run(struct hs_snap_in *in)
     struct group *leaked = new_group(&g, "(leaked: unreachable from any root)", ID_LEAKED);
     if (!leaked)
         return HS_E_NOMEM;
-    if ((rc = module_groups(&g)) < 0 || (rc = thread_groups(&g)) < 0)
+    if ((rc = module_groups(&g)) < 0 || (rc = thread_groups(&g)) < 0 ||
+        (rc = mapping_groups(&g)) < 0)
         return rc;
     if ((rc = scan_blocks(&g)) < 0)
         return rc;

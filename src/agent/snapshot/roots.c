@@ -27,7 +27,7 @@
 #include "snapshot_int.h"
 #include "symbolize.h"
 
-/* ---- data symbols of one ELF file (parent) --------------------------------- */
+/* ---- data symbols of one ELF file (parent) ------------------------------- */
 
 struct symcache {
     char *path;
@@ -153,7 +153,7 @@ static void symcache_sweep(void)
     }
 }
 
-/* ---- the module list (parent) ---------------------------------------------- */
+/* ---- the module list (parent) -------------------------------------------- */
 
 static char agent_marker; /* in the agent's own writable segment */
 
@@ -260,7 +260,7 @@ const struct hs_sym_range *hs__roots_sym(const struct hs_sym_range *v, size_t n,
     return NULL;
 }
 
-/* ---- /proc/self/maps (child: system calls only) ------------------------------ */
+/* ---- /proc/self/maps (child: system calls only) -------------------------- */
 
 static uintptr_t parse_hex(const char **s)
 {
@@ -306,6 +306,16 @@ int hs__roots_read_maps(struct hs_vec *maps)
             s++;
             m.readable = s[0] == 'r';
             m.writable = s[1] == 'w';
+            m.priv = s[3] == 'p';
+            /* Skip perms, offset, device and inode to the path, if any. */
+            const char *e = buf + i;
+            for (int f = 0; f < 4 && s < e; f++) {
+                while (s < e && *s != ' ')
+                    s++;
+                while (s < e && *s == ' ')
+                    s++;
+            }
+            m.anon = s == e || !strncmp(s, "[heap]", 6);
             struct hs_map *slot = hs__vec_push(maps);
             if (!slot) {
                 close(fd);

@@ -30,7 +30,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- names of allocation sites, kept for the process's life ------------------------------- */
+/* ---- names of allocation sites, kept for the process's life -------------- */
 
 static char **site_names;
 static uint32_t nsite_names;
@@ -67,8 +67,7 @@ static int name_sites(void)
     return 0;
 }
 
-/* ---- ids of the module groups: even, the same for a module in every snapshot ------------------
- */
+/* ---- module group ids: even, the same in every snapshot ------------------ */
 
 struct gid_entry {
     char *path;
@@ -97,8 +96,7 @@ static uint32_t module_gid(const char *path, uintptr_t base)
     return e->gid;
 }
 
-/* ---- a job
- * ----------------------------------------------------------------------------------------- */
+/* ---- a job --------------------------------------------------------------- */
 
 struct hs_snap_job {
     pid_t pid;
@@ -194,8 +192,7 @@ static int job_finish(struct hs_snap_job *job, int abort, struct hs_snap_stats *
     return abort ? HS_E_ABORTED : ok ? 0 : HS_E_STATE;
 }
 
-/* ---- streaming
- * ------------------------------------------------------------------------------------- */
+/* ---- streaming ----------------------------------------------------------- */
 
 int hs__snapshot_begin(struct hs_snap_job **job)
 {
@@ -237,8 +234,7 @@ int hs__snapshot_end(struct hs_snap_job *job, int abort, struct hs_snap_stats *s
     return rc;
 }
 
-/* ---- to a file
- * -------------------------------------------------------------------------------------- */
+/* ---- to a file ----------------------------------------------------------- */
 
 int hs__snapshot_write_file(const char *path, struct hs_snap_stats *st)
 {

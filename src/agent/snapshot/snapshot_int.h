@@ -73,6 +73,8 @@ const struct hs_sym_range *hs__roots_sym(const struct hs_sym_range *v, size_t n,
 struct hs_map {
     uintptr_t lo, hi;
     unsigned readable : 1, writable : 1;
+    unsigned priv : 1; /* private (copy-on-write), not shared */
+    unsigned anon : 1; /* no file behind it ([heap] counts as anonymous) */
 };
 int hs__roots_read_maps(struct hs_vec *maps /* of struct hs_map */);
 const struct hs_map *hs__roots_map_of(const struct hs_vec *maps, uintptr_t a);
@@ -96,6 +98,8 @@ struct hs_capture {
     int missed; /* did not answer the stop in time */
     uint64_t pause_ns;
 };
+/* Does [lo, hi) hold the stack of an agent thread (or of the caller)? */
+int hs__capture_agent_stack_in(uintptr_t lo, uintptr_t hi);
 /* Threads of the program now (to size hs_capture.threads, with slack). */
 int hs__capture_count_threads(void);
 /* Stops the program's threads, forks, releases them. In the child, calls

@@ -19,7 +19,7 @@ static size_t round_page(size_t n)
     return (n + PAGE - 1) & ~(size_t)(PAGE - 1);
 }
 
-/* ---- hs_vec ------------------------------------------------------------------------ */
+/* ---- hs_vec -------------------------------------------------------------- */
 
 int hs__vec_reserve(struct hs_vec *v, size_t n)
 {
@@ -53,7 +53,7 @@ void hs__vec_free(struct hs_vec *v)
     v->len = v->cap = 0;
 }
 
-/* ---- the JSON writer ------------------------------------------------------------------ */
+/* ---- the JSON writer ----------------------------------------------------- */
 
 int hs__jw_open(struct hs_jw *w, int fd)
 {
@@ -201,7 +201,7 @@ int hs__jw_close(struct hs_jw *w)
     return w->err;
 }
 
-/* ---- the string table ---------------------------------------------------------------- */
+/* ---- the string table ---------------------------------------------------- */
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
