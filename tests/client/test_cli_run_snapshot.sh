@@ -68,6 +68,22 @@ expect_match "$(cd "$tmp/50%p" && run_env --snapshot-at-exit)" \
   "a '%' in the directory is quoted"
 expect_eq "$(run_env --sample)" "" "without snapshot options: no snapshot variables"
 
+# Transparent huge pages for malloc's heap (a short fork, so a short pause),
+# unless the user said otherwise, asked for --no-hugepages, or samples only.
+tunables() {
+  "$hs" run --listen off "$@" -- env 2>/dev/null | grep -E '^GLIBC_TUNABLES=' || true
+}
+expect_eq "$(env -u GLIBC_TUNABLES "$hs" run --listen off -- env 2>/dev/null | grep '^GLIBC_TUNABLES=')" \
+  "GLIBC_TUNABLES=glibc.malloc.hugetlb=1" "huge pages asked for by default"
+expect_eq "$(GLIBC_TUNABLES=glibc.malloc.check=0 tunables)" \
+  "GLIBC_TUNABLES=glibc.malloc.check=0:glibc.malloc.hugetlb=1" "appended to the user's tunables"
+expect_eq "$(GLIBC_TUNABLES=glibc.malloc.hugetlb=0 tunables)" \
+  "GLIBC_TUNABLES=glibc.malloc.hugetlb=0" "the user's own hugetlb setting is kept"
+expect_eq "$(env -u GLIBC_TUNABLES "$hs" run --listen off --no-hugepages -- env 2>/dev/null | grep '^GLIBC_TUNABLES=')" \
+  "" "--no-hugepages"
+expect_eq "$(env -u GLIBC_TUNABLES HEAPSCOPE_MODE=sample "$hs" run --listen off -- env 2>/dev/null | grep '^GLIBC_TUNABLES=')" \
+  "" "sampling-only mode takes no snapshots: no huge pages"
+
 # Usage errors: exit 2, the program does not run.
 usage() {
   out=$("$hs" run --listen off "$@" -- sh -c 'echo ran' 2>/dev/null)
