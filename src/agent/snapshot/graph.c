@@ -82,6 +82,8 @@ struct g {
 
 enum { ST_REACHED = 1, ST_RETAINED = 2, ST_COVERED = 4 };
 
+#define NODE_FIELDS_MAX 7
+
 /* ---- collecting and sorting the blocks ----------------------------------- */
 
 static int collect_cb(const hs_block *hb, void *arg)
@@ -744,19 +746,25 @@ static int find_leaks(struct g *g, struct group *leaked)
 
 /* ---- output -------------------------------------------------------------- */
 
-static const char META[] =
-    "{\"snapshot\":{\"meta\":{\"node_fields\":[\"type\",\"name\",\"id\",\"self_size\","
-    "\"edge_count\",\"detachedness\"],\"node_types\":[[\"hidden\",\"array\",\"string\","
-    "\"object\",\"code\",\"closure\",\"regexp\",\"number\",\"native\",\"synthetic\","
-    "\"concatenated string\",\"sliced string\",\"symbol\",\"bigint\",\"object shape\"],"
-    "\"string\",\"number\",\"number\",\"number\",\"number\"],\"edge_fields\":[\"type\","
-    "\"name_or_index\",\"to_node\"],\"edge_types\":[[\"context\",\"element\",\"property\","
-    "\"internal\",\"hidden\",\"shortcut\",\"weak\"],\"string_or_number\",\"node\"],"
-    "\"trace_function_info_fields\":[\"function_id\",\"name\",\"script_name\",\"script_id\","
-    "\"line\",\"column\"],\"trace_node_fields\":[\"id\",\"function_info_index\",\"count\","
-    "\"size\",\"children\"],\"sample_fields\":[\"timestamp_us\",\"last_assigned_id\"],"
-    "\"location_fields\":[\"object_index\",\"script_id\",\"line\",\"column\"]},\"node_count\":";
-#define NODE_FIELDS 6
+static const char META_FIELDS[] =
+    "{\"snapshot\":{\"meta\":{\"node_fields\":[\"type\",\"name\",\"id\",\"self_size\",";
+/* With allocation stacks, V8 adds trace_node_id before detachedness. */
+static const char FIELDS6[] = "\"edge_count\",\"detachedness\"]";
+static const char FIELDS7[] = "\"edge_count\",\"trace_node_id\",\"detachedness\"]";
+static const char META_TYPES[] =
+    ",\"node_types\":[[\"hidden\",\"array\",\"string\",\"object\",\"code\",\"closure\","
+    "\"regexp\",\"number\",\"native\",\"synthetic\",\"concatenated string\",\"sliced string\","
+    "\"symbol\",\"bigint\",\"object shape\"],";
+static const char TYPES6[] = "\"string\",\"number\",\"number\",\"number\",\"number\"],";
+static const char TYPES7[] = "\"string\",\"number\",\"number\",\"number\",\"number\",\"number\"],";
+static const char META_REST[] =
+    "\"edge_fields\":[\"type\",\"name_or_index\",\"to_node\"],\"edge_types\":[[\"context\","
+    "\"element\",\"property\",\"internal\",\"hidden\",\"shortcut\",\"weak\"],"
+    "\"string_or_number\",\"node\"],\"trace_function_info_fields\":[\"function_id\",\"name\","
+    "\"script_name\",\"script_id\",\"line\",\"column\"],\"trace_node_fields\":[\"id\","
+    "\"function_info_index\",\"count\",\"size\",\"children\"],\"sample_fields\":"
+    "[\"timestamp_us\",\"last_assigned_id\"],\"location_fields\":[\"object_index\","
+    "\"script_id\",\"line\",\"column\"]},\"node_count\":";
 
 static void rec(struct hs_jw *w, int *first, const uint64_t *v, int n)
 {
@@ -771,6 +779,50 @@ static void rec(struct hs_jw *w, int *first, const uint64_t *v, int n)
     hs__jw_raw(w, "\n", 1);
 }
 
+/* A node record: the trace node id goes before detachedness when there is
+ * one (nf = 7). */
+static void node_rec(struct hs_jw *w, int *first, int nf, uint64_t type, uint64_t name, uint64_t id,
+                     uint64_t size, uint64_t edges, uint64_t trace, uint64_t det)
+{
+    uint64_t v[NODE_FIELDS_MAX] = {type, name, id, size, edges, trace, det};
+    if (nf == 6)
+        v[5] = det;
+    rec(w, first, v, nf);
+}
+
+/* trace_tree: [id, function_info_index, count, size, [children…]], nested. */
+static void trace_node_json(struct hs_jw *w, const struct hs_trace *t, uint32_t n)
+{
+    const struct hs_trace_node *tn = &t->nodes[n];
+    uint64_t v[4] = {n + 1u, tn->func, tn->count, tn->size};
+    for (int i = 0; i < 4; i++) {
+        hs__jw_u64(w, v[i]);
+        hs__jw_raw(w, ",", 1);
+    }
+    hs__jw_raw(w, "[", 1);
+    for (uint32_t c = tn->first_child; c; c = t->nodes[c].next_sibling) {
+        trace_node_json(w, t, c);
+        if (t->nodes[c].next_sibling)
+            hs__jw_raw(w, ",", 1);
+    }
+    hs__jw_raw(w, "]", 1);
+}
+
+static int write_trace(struct g *g, struct hs_jw *w, const uint32_t *fname, const uint32_t *fscript)
+{
+    const struct hs_trace *t = &g->in->trace;
+    hs__jw_lit(w, "],\n\"trace_function_infos\":[");
+    int first = 1;
+    for (uint32_t i = 0; i < t->nfuncs; i++) {
+        const struct hs_trace_func *f = &t->funcs[i];
+        uint64_t v[6] = {i, fname[i], fscript[i], f->script_id, f->line, f->column};
+        rec(w, &first, v, 6);
+    }
+    hs__jw_lit(w, "],\n\"trace_tree\":[");
+    trace_node_json(w, t, 0);
+    return 0;
+}
+
 static int write_json(struct g *g)
 {
     /* Names first: every string must be in the table before "strings". */
@@ -780,6 +832,18 @@ static int write_json(struct g *g)
     uint32_t empty = str(g, "");
     if (empty == UINT32_MAX)
         return HS_E_NOMEM;
+    const struct hs_trace *t = &g->in->trace;
+    int nf = t->nmap ? 7 : 6;
+    struct hs_vec fstr = {.elem = sizeof(uint32_t)};
+    if (t->nmap) {
+        if (hs__vec_reserve(&fstr, 2 * (size_t)t->nfuncs) < 0)
+            return HS_E_NOMEM;
+        uint32_t *fs = fstr.p;
+        for (uint32_t i = 0; i < t->nfuncs; i++) {
+            fs[i] = str(g, t->funcs[i].name ? t->funcs[i].name : "");
+            fs[t->nfuncs + i] = str(g, t->funcs[i].script ? t->funcs[i].script : "");
+        }
+    }
 
     const struct group *gv = g->groups.p;
     size_t ngroups = g->groups.len;
@@ -796,54 +860,63 @@ static int write_json(struct g *g)
     atomic_store(&g->in->shared->built, 1);
 
     struct hs_jw w;
-    if (hs__jw_open(&w, g->in->out_fd) < 0)
+    if (hs__jw_open(&w, g->in->out_fd) < 0) {
+        hs__vec_free(&fstr);
         return HS_E_NOMEM;
-    hs__jw_lit(&w, META);
+    }
+    hs__jw_lit(&w, META_FIELDS);
+    hs__jw_lit(&w, nf == 7 ? FIELDS7 : FIELDS6);
+    hs__jw_lit(&w, META_TYPES);
+    hs__jw_lit(&w, nf == 7 ? TYPES7 : TYPES6);
+    hs__jw_lit(&w, META_REST);
     hs__jw_u64(&w, nodes);
     hs__jw_lit(&w, ",\"edge_count\":");
     hs__jw_u64(&w, edges);
-    hs__jw_lit(&w, ",\"trace_function_count\":0},\n\"nodes\":[");
+    hs__jw_lit(&w, ",\"trace_function_count\":");
+    hs__jw_u64(&w, t->nmap ? t->nfuncs : 0);
+    hs__jw_lit(&w, "},\n\"nodes\":[");
     int first = 1;
-    uint64_t r[NODE_FIELDS] = {NODE_SYNTHETIC, empty, ID_ROOT, 0, ngroups, 0};
-    rec(&w, &first, r, NODE_FIELDS);
-    for (size_t i = 0; i < ngroups; i++) {
-        uint64_t v[NODE_FIELDS] = {NODE_SYNTHETIC, gv[i].name, gv[i].id, 0, gv[i].edges.len, 0};
-        rec(&w, &first, v, NODE_FIELDS);
-    }
+    node_rec(&w, &first, nf, NODE_SYNTHETIC, empty, ID_ROOT, 0, ngroups, 0, 0);
+    for (size_t i = 0; i < ngroups; i++)
+        node_rec(&w, &first, nf, NODE_SYNTHETIC, gv[i].name, gv[i].id, 0, gv[i].edges.len, 0, 0);
     const uint64_t *eoff = g->eoff.p;
     const uint8_t *st = g->state.p;
     const uint32_t *sn = g->site_str.p;
     for (size_t j = 0; j < g->n; j++) {
         const struct blk *b = &g->b[j];
         uint32_t name = b->site < g->site_str.len ? sn[b->site] : site_name(g, b->site);
-        uint64_t v[NODE_FIELDS] = {NODE_NATIVE,
-                                   name,
-                                   b->id,
-                                   b->size > UINT32_MAX ? UINT32_MAX : b->size,
-                                   eoff[j + 1] - eoff[j],
-                                   (st[j] & ST_REACHED) ? 1 : 2};
-        rec(&w, &first, v, NODE_FIELDS);
+        uint32_t trace = t->nmap ? hs__trace_node_of(t, b->addr, b->size) : 0;
+        node_rec(&w, &first, nf, NODE_NATIVE, name, b->id,
+                 b->size > UINT32_MAX ? UINT32_MAX : b->size, eoff[j + 1] - eoff[j], trace,
+                 (st[j] & ST_REACHED) ? 1 : 2);
     }
     hs__jw_lit(&w, "],\n\"edges\":[");
     first = 1;
     for (size_t i = 0; i < ngroups; i++) {
-        uint64_t v[3] = {EDGE_ELEMENT, i + 1, (i + 1) * NODE_FIELDS};
+        uint64_t v[3] = {EDGE_ELEMENT, i + 1, (i + 1) * (uint64_t)nf};
         rec(&w, &first, v, 3);
     }
     for (size_t i = 0; i < ngroups; i++) {
         const struct gedge *e = gv[i].edges.p;
         for (size_t k = 0; k < gv[i].edges.len; k++) {
-            uint64_t v[3] = {e[k].type, e[k].name, (first_block + e[k].to) * NODE_FIELDS};
+            uint64_t v[3] = {e[k].type, e[k].name, (first_block + e[k].to) * (uint64_t)nf};
             rec(&w, &first, v, 3);
         }
     }
     const struct bedge *be = g->bedges.p;
     for (size_t k = 0; k < g->bedges.len; k++) {
-        uint64_t v[3] = {EDGE_ELEMENT, be[k].off, (first_block + be[k].to) * NODE_FIELDS};
+        uint64_t v[3] = {EDGE_ELEMENT, be[k].off, (first_block + be[k].to) * (uint64_t)nf};
         rec(&w, &first, v, 3);
     }
-    hs__jw_lit(&w, "],\n\"trace_function_infos\":[],\n\"trace_tree\":[],\n\"samples\":[],\n"
-                   "\"locations\":[],\n\"strings\":[");
+    if (t->nmap) {
+        const uint32_t *fs = fstr.p;
+        write_trace(g, &w, fs, fs + t->nfuncs);
+        hs__jw_lit(&w, "],\n\"samples\":[],\n\"locations\":[],\n\"strings\":[");
+    } else {
+        hs__jw_lit(&w, "],\n\"trace_function_infos\":[],\n\"trace_tree\":[],\n\"samples\":[],\n"
+                       "\"locations\":[],\n\"strings\":[");
+    }
+    hs__vec_free(&fstr);
     uint32_t ns = hs__strtab_count(&g->st);
     for (uint32_t i = 0; i < ns; i++) {
         const char *sp;

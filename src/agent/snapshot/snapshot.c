@@ -119,6 +119,7 @@ static int child_main(struct hs_capture *cap, void *arg)
 static void job_free(struct hs_snap_job *job)
 {
     hs__roots_modules_free(&job->in.mods);
+    hs__trace_free(&job->in.trace);
     free(job->cap.threads);
     if (job->sh)
         munmap(job->sh, sizeof(*job->sh));
@@ -140,6 +141,8 @@ static int job_start(struct hs_snap_job **out, int read_fd, int out_fd)
     int rc = hs__roots_modules(&job->in.mods);
     if (rc == 0)
         rc = name_sites();
+    if (rc == 0)
+        rc = hs__trace_prepare(&job->in.trace);
     if (rc < 0) {
         job_free(job);
         return rc;

@@ -108,6 +108,40 @@ int hs__capture_count_threads(void);
 pid_t hs__capture_fork(struct hs_capture *cap, int (*child_fn)(struct hs_capture *, void *),
                        void *arg);
 
+/* ---- trace.c: allocation stacks of sampled blocks (prepared by the parent) ---- */
+
+struct hs_trace_func {
+    uint64_t key;
+    const char *name, *script;        /* the symbolizer's strings */
+    uint32_t script_id, line, column; /* line and column 1-based, 0 unknown */
+};
+struct hs_trace_node {
+    uint32_t func, first_child, next_sibling;
+    uint64_t count, size; /* estimated allocations here, and their bytes */
+};
+struct hs_trace_addr {
+    uintptr_t addr; /* 0 = empty */
+    uint64_t size;
+    uint32_t node;
+};
+struct hs_trace {
+    struct hs_trace_func *funcs; /* [0] is "(root)" */
+    uint32_t nfuncs, funcs_cap;
+    struct hs_trace_node *nodes; /* [0] is the root; wire id = index + 1 */
+    uint32_t nnodes, nodes_cap;
+    struct hs_trace_addr *map; /* sampled block address -> node */
+    size_t nmap, map_cap;
+};
+static inline size_t hs__trace_slot(uintptr_t addr, size_t cap)
+{
+    return (size_t)(((uint64_t)addr * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
+}
+/* Empty (nmap 0) when sampling is off or nothing sampled is live. */
+int hs__trace_prepare(struct hs_trace *t);
+void hs__trace_free(struct hs_trace *t);
+/* The wire id of the trace node of the block at addr of size, 0 = none. */
+uint32_t hs__trace_node_of(const struct hs_trace *t, uintptr_t addr, uint64_t size);
+
 /* ---- graph.c + writer.c: the child ----------------------------------------- */
 
 /* What the parent prepared, read by the child. */
@@ -116,6 +150,7 @@ struct hs_snap_in {
     const char *const *site_names; /* by site id; NULL: name it in the child */
     uint32_t nsite_names;
     uint32_t leaked_gid;
+    struct hs_trace trace;
     struct hs_capture *cap;
     int out_fd;
     /* Shared with the parent (MAP_SHARED): progress and the result. */
