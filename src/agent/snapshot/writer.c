@@ -122,7 +122,8 @@ void hs__jw_u64(struct hs_jw *w, uint64_t v)
 static long utf8_next(const unsigned char *s, size_t n, size_t *len)
 {
     unsigned c = s[0];
-    size_t k = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    /* F5..FF start nothing: they must not fall through to the 3-byte case. */
+    size_t k = c >= 0xf5 ? 0 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
     if (!k || k > n)
         return -1;
     long cp = c & (0x3f >> (k - 1));
