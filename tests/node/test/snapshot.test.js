@@ -655,3 +655,72 @@ for (const how of ['close', 'reset']) {
     assert.equal(tg.lines.filter((l) => l.startsWith('start ')).length, 1);
   });
 }
+
+test('while sampling, sampled blocks carry their allocation stack (trace_function_infos, trace_tree, trace_node_id)', async (t) => {
+  const { tg } = await startKnown(t);
+  const client = await connect(tg);
+  // A mean interval of 1 byte samples every allocation from now on (V8 draws
+  // the gaps from an exponential with that mean).
+  assert.deepEqual(await client.HeapProfiler.startSampling({ samplingInterval: 1 }), {});
+  // A thread notices a start within 64 KiB of its own allocation (the
+  // sampler's check window): batches first until that much is allocated,
+  // then the blocks to check are those of the last batch, newer than
+  // anything in a snapshot taken between.
+  let warm = JSON.parse(await tg.command('more'));
+  const batch = warm.more.count;
+  while (warm.more.bytes < 2 * 65536) warm = JSON.parse(await tg.command('more'));
+  const between = parseSnapshot(chunksOf(await takeSnapshot(client, { reportProgress: false })).join(''));
+  const maxId = Math.max(...between.nodes.filter((n) => n.type === 'native').map((n) => n.id));
+  const more = JSON.parse(await tg.command('more'));
+  const text = chunksOf(await takeSnapshot(client, { reportProgress: false })).join('');
+  await client.HeapProfiler.stopSampling();
+  const s = JSON.parse(text);
+  const meta = s.snapshot.meta;
+  // As V8 with an allocation tracker: seven fields, trace_node_id before detachedness.
+  assert.deepEqual(meta.node_fields, ['type', 'name', 'id', 'self_size', 'edge_count', 'trace_node_id', 'detachedness']);
+  assert.equal(meta.node_types.length, 7);
+  const NF = 7;
+  const T = s.snapshot.trace_function_count;
+  assert.ok(T > 1, `trace_function_count ${T}`);
+  assert.equal(s.trace_function_infos.length, 6 * T);
+  assert.deepEqual(s.trace_function_infos.slice(0, 6), [0, s.strings.indexOf('(root)'), s.strings.indexOf(''), 0, 0, 0]);
+  for (let e = 0; e < s.edges.length; e += 3) assert.equal(s.edges[e + 2] % NF, 0, 'to_node counts 7 fields');
+  // The trace tree: [id, function_info_index, count, size, [children...]] from the root (id 1).
+  const byId = new Map();
+  const walk = (a, off, path) => {
+    const [id, fi, count, size, kids] = a.slice(off, off + 5);
+    assert.ok(fi < T, `function index ${fi}`);
+    const fname = s.strings[s.trace_function_infos[fi * 6 + 1]];
+    const here = [...path, fname];
+    byId.set(id, { count, size, path: here });
+    for (let k = 0; k < kids.length; k += 5) walk(kids, k, here);
+  };
+  walk(s.trace_tree, 0, []);
+  assert.equal(byId.get(1).path[0], '(root)');
+  // Every block of "more" (allocated while sampling) has a trace node whose
+  // innermost function is its site's; blocks made before sampling have none.
+  let sampled = 0;
+  const leafCounts = new Map();
+  for (let i = 0; i < s.snapshot.node_count; i++) {
+    const name = s.strings[s.nodes[i * NF + 1]];
+    const trace = s.nodes[i * NF + 5];
+    if (s.nodes[i * NF] !== meta.node_types[0].indexOf('native')) continue;
+    const fn = siteFunction(name);
+    if (fn === more.more.site && s.nodes[i * NF + 2] > maxId) {
+      assert.ok(trace > 0, `${name} has a trace node`);
+      const node = byId.get(trace);
+      assert.ok(node, `trace node ${trace} exists`);
+      assert.equal(node.path[node.path.length - 1], more.more.site, node.path.join(' > '));
+      leafCounts.set(trace, (leafCounts.get(trace) || 0) + 1);
+      sampled++;
+    } else if (fn === 'make_list_node' || fn === 'make_blob') {
+      assert.equal(trace, 0, `${name}: allocated before sampling started`);
+    }
+  }
+  assert.equal(sampled, more.more.count - warm.more.count, 'every block of the last batch');
+  assert.equal(sampled, batch);
+  // Each node's count estimates the allocations behind it: at a 1-byte
+  // interval every sample stands for one allocation, and here all are live.
+  for (const [id, live] of leafCounts) assert.ok(byId.get(id).count >= live, `node ${id}: count ${byId.get(id).count} >= ${live} live`);
+  await client.close();
+});
