@@ -27,8 +27,9 @@ expect_eq() { if [ "$1" == "$2" ]; then ok; else fail "$3: expected '$2', got '$
 expect_match() { if [[ "$1" =~ $2 ]]; then ok; else fail "$3: '$1' does not match /$2/"; return 1; fi; }
 expect_no_match() { if [[ "$1" =~ $2 ]]; then fail "$3: '$1' matches /$2/"; else ok; fi; }
 # check_snapshot FILE WHAT: a whole snapshot of run_snapshot_target's heap.
+# A third argument: the node field count (7 while sampling: allocation stacks).
 check_snapshot() {
-  "$python" "$here/heapsnapshot_check.py" check "$1" --node-fields 6 \
+  "$python" "$here/heapsnapshot_check.py" check "$1" --node-fields "${3:-6}" \
     --count 'native:keep_block*=100' --count 'native:leak_block*=10' && ok ||
     fail "$2: $1 is not a V8 snapshot holding the target's blocks"
 }
@@ -177,11 +178,15 @@ if expect_line '^ready ([0-9]+)$'; then
   [[ $seen == *p* && $seen == *s* ]] && ok ||
     fail "one signal did not write both the profile and the snapshot (saw '$seen')"
   exec {to_prog}>&-
+  to_prog=""
   wait "$run_pid"
   expect_eq "$?" 0 "one signal for both: exit status"
-  check_snapshot "$dir/both.heapsnapshot" "the snapshot of the shared signal"
+  # Taken while sampling: the sampled blocks' stacks ride along (7 fields).
+  check_snapshot "$dir/both.heapsnapshot" "the snapshot of the shared signal" 7
 fi
-{ exec {from_run}<&- {to_prog}>&-; } 2>/dev/null
+# (Not "{ exec …; } 2>/dev/null": that would send every later FAIL to /dev/null.)
+[ -n "$to_prog" ] && exec {to_prog}>&-
+exec {from_run}<&-
 
 # ---- no snapshot: HEAPSCOPE_MODE=sample keeps no registry; a stale file is not taken ---------
 err=$(HEAPSCOPE_MODE=sample "$hs" run --listen off --snapshot-at-exit --snapshot-out m.hs -- \

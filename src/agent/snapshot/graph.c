@@ -15,12 +15,48 @@
  */
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../agent_int.h"
 #include "heapscope/hs_err.h"
 #include "snapshot_int.h"
 
-#define WIN_SHIFT 16
+/* HEAPSCOPE_VERBOSE=1: the child says when each phase ended (stderr, with
+ * write(): no stdio here). */
+static uint64_t phase_t0;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void phase(const char *what)
+{
+    if (!hs__config.verbose)
+        return;
+    char buf[96], *p = buf, *end = buf + sizeof(buf) - 24;
+    for (const char *pre = "heapscope: snapshot child: "; *pre;)
+        *p++ = *pre++;
+    while (*what && p < end)
+        *p++ = *what++;
+    *p++ = ' ';
+    uint64_t ms = (mono_ns() - phase_t0) / 1000000u;
+    char d[21];
+    int k = 0;
+    do
+        d[k++] = (char)('0' + ms % 10);
+    while ((ms /= 10) != 0);
+    while (k)
+        *p++ = d[--k];
+    memcpy(p, " ms\n", 4);
+    ssize_t r = write(2, buf, (size_t)(p + 4 - buf));
+    (void)r;
+}
+
+#define WIN_SHIFT 12 /* 4 KiB windows: a few dozen blocks each, searched in a few cache lines */
 #define RED_ZONE 128
 #define TCB_BYTES 2304 /* glibc's struct pthread on x86-64, rounded up */
 #define PROGRESS_STEP 4096
@@ -54,6 +90,10 @@ struct bedge {
     uint32_t to, off; /* to: a block index; off: byte offset of the slot */
 };
 
+struct span {
+    uintptr_t start, end; /* end = start + size (at least 1) */
+};
+
 struct win {
     uint64_t key;    /* window + 1; 0 = empty */
     uint32_t lo, hi; /* blocks starting in the window */
@@ -65,6 +105,7 @@ struct g {
     struct hs_vec maps;   /* of struct hs_map */
     struct hs_vec blocks; /* of struct blk, sorted by addr */
     struct blk *b;
+    struct span *sp; /* b[i]'s [start, end), packed: what lookup searches */
     size_t n;
     uintptr_t lo, span; /* [lo, lo + span) holds every block */
     struct win *wt;
@@ -205,6 +246,14 @@ static int build_index(struct g *g)
         for (uint64_t x = w + 1; x <= we; x++)
             win_get(g, x + 1, 1)->cover = (uint32_t)i + 1;
     }
+    struct hs_vec sv = {.elem = sizeof(struct span)};
+    if (hs__vec_reserve(&sv, g->n + 1) < 0)
+        return HS_E_NOMEM;
+    g->sp = sv.p;
+    for (size_t i = 0; i < g->n; i++) {
+        g->sp[i].start = g->b[i].addr;
+        g->sp[i].end = blk_end(&g->b[i]);
+    }
     if (g->n) {
         g->lo = g->b[0].addr;
         uint64_t hi = 0;
@@ -229,18 +278,18 @@ static inline int64_t lookup(const struct g *g, uintptr_t v)
         i = (i + 1) & g->wmask;
     }
     const struct win *e = &g->wt[i];
-    if (e->hi > e->lo && g->b[e->lo].addr <= v) {
+    if (e->hi > e->lo && g->sp[e->lo].start <= v) {
         uint32_t lo = e->lo, hi = e->hi;
         while (hi - lo > 1) {
             uint32_t mid = lo + (hi - lo) / 2;
-            if (g->b[mid].addr <= v)
+            if (g->sp[mid].start <= v)
                 lo = mid;
             else
                 hi = mid;
         }
-        return v < blk_end(&g->b[lo]) ? (int64_t)lo : -1;
+        return v < g->sp[lo].end ? (int64_t)lo : -1;
     }
-    if (e->cover && v < blk_end(&g->b[e->cover - 1]))
+    if (e->cover && v < g->sp[e->cover - 1].end)
         return (int64_t)e->cover - 1;
     return -1;
 }
@@ -766,17 +815,41 @@ static const char META_REST[] =
     "[\"timestamp_us\",\"last_assigned_id\"],\"location_fields\":[\"object_index\","
     "\"script_id\",\"line\",\"column\"]},\"node_count\":";
 
+/* Decimal digits of v ending at end (exclusive); returns the first. */
+static inline char *digits(char *end, uint64_t v)
+{
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--end = pairs[d + 1];
+        *--end = pairs[d];
+    }
+    if (v >= 10) {
+        *--end = pairs[v * 2 + 1];
+        *--end = pairs[v * 2];
+    } else {
+        *--end = (char)('0' + v);
+    }
+    return end;
+}
+
+/* One record of n numbers: ",a,b,c\n" (no leading comma for the first), built
+ * on the stack and copied once. */
 static void rec(struct hs_jw *w, int *first, const uint64_t *v, int n)
 {
-    if (!*first)
-        hs__jw_raw(w, ",", 1);
-    *first = 0;
-    for (int i = 0; i < n; i++) {
-        if (i)
-            hs__jw_raw(w, ",", 1);
-        hs__jw_u64(w, v[i]);
+    char buf[NODE_FIELDS_MAX * 21 + 2], *end = buf + sizeof(buf);
+    *--end = '\n';
+    for (int i = n - 1; i >= 0; i--) {
+        end = digits(end, v[i]);
+        if (i || !*first)
+            *--end = ',';
     }
-    hs__jw_raw(w, "\n", 1);
+    *first = 0;
+    hs__jw_raw(w, end, (size_t)(buf + sizeof(buf) - end));
 }
 
 /* A node record: the trace node id goes before detachedness when there is
@@ -945,6 +1018,7 @@ int hs__graph_run(struct hs_snap_in *in)
     g.state.elem = 1;
     g.queue.elem = sizeof(uint32_t);
     g.site_str.elem = sizeof(uint32_t);
+    phase_t0 = mono_ns();
     int rc = hs__roots_read_maps(&g.maps);
     if (rc < 0)
         return rc;
@@ -957,8 +1031,13 @@ int hs__graph_run(struct hs_snap_in *in)
     g.b = g.blocks.p;
     g.n = g.blocks.len;
     atomic_store(&in->shared->total, g.n);
-    if ((rc = sort_blocks(&g)) < 0 || (rc = build_index(&g)) < 0)
+    phase("blocks collected");
+    if ((rc = sort_blocks(&g)) < 0)
         return rc;
+    phase("sorted");
+    if ((rc = build_index(&g)) < 0)
+        return rc;
+    phase("indexed");
     if (hs__vec_reserve(&g.site_str, in->nsite_names) < 0)
         return HS_E_NOMEM;
     g.site_str.len = in->nsite_names; /* mmap'd zeroed: "not yet" */
@@ -970,8 +1049,10 @@ int hs__graph_run(struct hs_snap_in *in)
     if ((rc = module_groups(&g)) < 0 || (rc = thread_groups(&g)) < 0 ||
         (rc = mapping_groups(&g)) < 0)
         return rc;
+    phase("roots scanned");
     if ((rc = scan_blocks(&g)) < 0)
         return rc;
+    phase("blocks scanned");
     /* new_group may have moved the vector: find the leaked group again. */
     leaked = &((struct group *)g.groups.p)[0];
     if ((rc = find_leaks(&g, leaked)) < 0)
@@ -988,7 +1069,9 @@ int hs__graph_run(struct hs_snap_in *in)
             hs__vec_free(&gv[i].edges);
     }
     g.groups.len = kept;
+    phase("leaks found");
     rc = write_json(&g);
+    phase("written");
     if (rc == 0)
         atomic_store(&in->shared->finished, 1);
     return rc;
