@@ -37,6 +37,19 @@ if [ -n "$allocs" ] && [ "$allocs" -ge 60000 ] && [ "$allocs" -le 60002 ]; then 
 grep -q "^heapscope: hs-example-leaky (pid [0-9]*): $live live blocks (.*) at exit, peak .*, $allocs allocations$" "$work/err.txt" \
   && ok || fail "summary line: $(cat "$work/err.txt")"
 
+# The main job (scripts/demo.sh): a heap snapshot at exit finds exactly the
+# leaked sessions' blocks — three per session, nothing else — as leaks.
+rm -f "$work/leaky.heapsnapshot"
+out=$("$hs" run --listen off --snapshot-at-exit --snapshot-out "$work/leaky.heapsnapshot" -- "$example" \
+  2>"$work/err-snap.txt")
+leaked=$(sed -n 's/.*(\([0-9]*\) of them leaked).*/\1/p' <<<"$out")
+line=$(grep '^heapscope: wrote a heap snapshot (at exit)' "$work/err-snap.txt")
+got=$(sed -n 's/.*: [0-9]* blocks, \([0-9]*\) leaked .*/\1/p' <<<"$line")
+if [ -n "$leaked" ] && [ "$leaked" -gt 0 ] && [ "$got" == "$((3 * leaked))" ]; then ok; else
+  fail "snapshot at exit: '$line', expected $((3 * ${leaked:-0})) leaked blocks"; fi
+head -c 24 "$work/leaky.heapsnapshot" 2>/dev/null | grep -q '^{"snapshot":{"meta":' && ok ||
+  fail "no heap snapshot written at exit"
+
 # Children: not profiled by default, profiled with --follow-children.
 rm -f "$work/c1.txt" "$work/c2.txt"
 "$hs" run --summary-file "$work/c1.txt" -- sh -c "\"$example\" >/dev/null" 2>/dev/null
