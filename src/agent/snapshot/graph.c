@@ -682,6 +682,50 @@ static int mapping_groups(struct g *g)
 
 /* ---- the blocks ---------------------------------------------------------- */
 
+static int scan_words(struct g *g, const struct blk *b, uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t p = lo; p + 8 <= hi; p += 8) {
+        int64_t t = lookup(g, *(const uintptr_t *)p);
+        if (t < 0)
+            continue;
+        struct bedge *e = hs__vec_push(&g->bedges);
+        if (!e)
+            return HS_E_NOMEM;
+        e->to = (uint32_t)t;
+        uint64_t off = p - b->addr;
+        e->off = off > UINT32_MAX ? UINT32_MAX : (uint32_t)off;
+    }
+    return 0;
+}
+
+/* Big blocks are mapped by malloc on their own and often touched only in
+ * part (a calloc'd table): their pages that were never touched hold zeros,
+ * and reading them would only fault in the zero page. */
+#define BIG_BLOCK (1u << 20)
+
+static int scan_block(struct g *g, const struct blk *b, uintptr_t lo, uintptr_t hi)
+{
+    if (hi - lo < BIG_BLOCK)
+        return scan_words(g, b, lo, hi);
+    unsigned char vec[256];
+    uintptr_t pg = lo & ~(uintptr_t)(PAGE_SZ - 1);
+    while (pg < hi) {
+        uintptr_t n = (hi - pg + PAGE_SZ - 1) / PAGE_SZ;
+        if (n > sizeof(vec))
+            n = sizeof(vec);
+        if (mincore((void *)pg, n * PAGE_SZ, vec) != 0)
+            memset(vec, 1, sizeof(vec));
+        for (uintptr_t k = 0; k < n; k++, pg += PAGE_SZ) {
+            if (!(vec[k] & 1))
+                continue;
+            uintptr_t a = pg < lo ? lo : pg, e = pg + PAGE_SZ < hi ? pg + PAGE_SZ : hi;
+            if (scan_words(g, b, a, e) < 0)
+                return HS_E_NOMEM;
+        }
+    }
+    return 0;
+}
+
 static int scan_blocks(struct g *g)
 {
     struct hs_snap_shared *sh = g->in->shared;
@@ -702,17 +746,8 @@ static int scan_blocks(struct g *g)
             continue;
         if (hi > maps[mi].hi) /* never for a live block: be safe all the same */
             hi = maps[mi].hi;
-        for (uintptr_t p = lo; p + 8 <= hi; p += 8) {
-            int64_t t = lookup(g, *(const uintptr_t *)p);
-            if (t < 0)
-                continue;
-            struct bedge *e = hs__vec_push(&g->bedges);
-            if (!e)
-                return HS_E_NOMEM;
-            e->to = (uint32_t)t;
-            uint64_t off = p - b->addr;
-            e->off = off > UINT32_MAX ? UINT32_MAX : (uint32_t)off;
-        }
+        if (scan_block(g, b, lo, hi) < 0)
+            return HS_E_NOMEM;
     }
     eoff[g->n] = g->bedges.len;
     g->eoff.len = g->n + 1;
