@@ -96,7 +96,12 @@ mkfifo "$tmp/ready"
   sh -c 'trap "echo got-USR1; exit 7" USR1; echo ready >"$0"; while :; do sleep 5 & wait $!; done' \
   "$tmp/ready" >"$tmp/sig.out" 2>/dev/null &
 run_pid=$!
-read -r -t 30 line <"$tmp/ready"
+# Opened read-write: an open for reading alone would block (past read's -t)
+# if the program never started.
+exec {ready_fd}<>"$tmp/ready"
+line=""
+read -r -t 30 -u "$ready_fd" line
+exec {ready_fd}<&-
 expect_eq "$line" "ready" "the program started"
 kill -USR1 "$run_pid"
 wait "$run_pid"
