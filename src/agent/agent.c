@@ -136,12 +136,10 @@ static int is_profiled_process(void)
     /* Preloaded without `heapscope run` (which sets it): claim it. */
     char buf[24];
     snprintf(buf, sizeof(buf), "%ld", me);
-    /* The environment's copy is the agent's doing, not the program's: keep
-     * it out of the heap the program is shown. */
-    int was = hs__shim_guarded();
-    hs__shim_guard(1);
+    /* The environment this grows is the process's own (environ), so its
+     * blocks are tracked like any other: an independent counter of the
+     * process's allocations must agree with the registry (tests/integ). */
     setenv("HEAPSCOPE_PID", buf, 1);
-    hs__shim_guard(was);
     hs__config.owner_pid = me;
     return 1;
 }
