@@ -188,16 +188,26 @@ struct linux_dirent64 {
     char d_name[];
 };
 
-static void read_comm(pid_t tid, char *out, size_t size)
+static size_t put_uint(char *p, unsigned v)
 {
-    char path[64] = "/proc/self/task/";
-    size_t n = strlen(path);
-    char digits[16];
-    int k = 0;
-    for (unsigned v = (unsigned)tid; v || !k; v /= 10)
-        digits[k++] = (char)('0' + v % 10);
+    char d[16];
+    size_t k = 0, n = 0;
+    do
+        d[k++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
     while (k)
-        path[n++] = digits[--k];
+        p[n++] = d[--k];
+    return n;
+}
+
+void hs__capture_read_comm(pid_t pid, pid_t tid, char *out, size_t size)
+{
+    char path[80] = "/proc/";
+    size_t n = strlen(path);
+    n += put_uint(path + n, (unsigned)pid);
+    memcpy(path + n, "/task/", 6);
+    n += 6;
+    n += put_uint(path + n, (unsigned)tid);
     memcpy(path + n, "/comm", 6);
     out[0] = '\0';
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -268,8 +278,10 @@ pid_t hs__capture_fork(struct hs_capture *cap, int (*child_fn)(struct hs_capture
     volatile uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     int self_is_program = !is_agent_thread(self);
 
-    hs__registry_freeze();
+    /* The pause: from the freeze (allocating threads wait from then on)
+     * to the release. */
     uint64_t t0 = now_ns();
+    hs__registry_freeze();
     int total = list_threads(cap, self);
     cap->missed = total > cap->nthreads ? total - cap->nthreads : 0;
     if (self_is_program && cap->nthreads < cap->cap) {
@@ -309,8 +321,6 @@ pid_t hs__capture_fork(struct hs_capture *cap, int (*child_fn)(struct hs_capture
         struct hs_thread *t = &cap->threads[i];
         if (t->tid && !t->captured)
             cap->missed++;
-        if (t->tid)
-            read_comm(t->tid, t->comm, sizeof(t->comm));
     }
 
     /* Every thread of the program is stopped outside the registry's locks
@@ -344,6 +354,8 @@ pid_t hs__capture_fork(struct hs_capture *cap, int (*child_fn)(struct hs_capture
     if (frozen)
         hs__registry_thaw();
     cap->pause_ns = now_ns() - t0;
+    /* Only now, with the program running again: a thread's name is read
+     * by the child (from the parent's /proc), not during the pause. */
     /* A thread that answered late may still be writing into cap: the
      * caller frees it once every handler has left (they leave at once). */
     for (uint64_t until = now_ns() + 1000000000u; atomic_load(&stw_inside) && now_ns() < until;)

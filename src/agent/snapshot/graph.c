@@ -520,11 +520,13 @@ static void thread_name(char *buf, size_t size, const char *kind, const struct h
 
 static int thread_groups(struct g *g)
 {
-    const struct hs_capture *cap = g->in->cap;
+    struct hs_capture *cap = g->in->cap;
+    pid_t parent = getppid();
     for (int i = 0; i < cap->nthreads; i++) {
-        const struct hs_thread *t = &cap->threads[i];
+        struct hs_thread *t = &cap->threads[i];
         if (!t->tid || !t->captured)
             continue;
+        hs__capture_read_comm(parent, t->tid, t->comm, sizeof(t->comm));
         char name[80];
         thread_name(name, sizeof(name), "(stack) ", t);
         struct group *gr = new_group(g, name, ID_THREAD_BASE + 4u * (uint32_t)t->tid);

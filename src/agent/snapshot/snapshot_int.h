@@ -100,6 +100,8 @@ struct hs_capture {
 };
 /* Does [lo, hi) hold the stack of an agent thread (or of the caller)? */
 int hs__capture_agent_stack_in(uintptr_t lo, uintptr_t hi);
+/* A thread's name from /proc/PID/task/TID/comm (system calls only). */
+void hs__capture_read_comm(pid_t pid, pid_t tid, char *out, size_t size);
 /* Threads of the program now (to size hs_capture.threads, with slack). */
 int hs__capture_count_threads(void);
 /* Stops the program's threads, forks, releases them. In the child, calls
