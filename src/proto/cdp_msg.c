@@ -347,6 +347,82 @@ char *cdp_format_event(const char *method, json_t *params, const char *session_i
     return dump(with_session(o, session_id), len);
 }
 
+char *cdp_format_string_event(const char *method, const char *param, const char *text, size_t n,
+                              size_t *len)
+{
+    size_t ml = strlen(method), pl = strlen(param), extra = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f')
+            extra += 1;
+        else if (c < 0x20)
+            extra += 5;
+    }
+    /* {"method":"M","params":{"P":"T"}} */
+    size_t cap = 11 + ml + 13 + pl + 3 + n + extra + 3 + 1;
+    char *out = malloc(cap), *o = out;
+    if (!out)
+        return NULL;
+    memcpy(o, "{\"method\":\"", 11);
+    o += 11;
+    memcpy(o, method, ml);
+    o += ml;
+    memcpy(o, "\",\"params\":{\"", 13);
+    o += 13;
+    memcpy(o, param, pl);
+    o += pl;
+    memcpy(o, "\":\"", 3);
+    o += 3;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n;) {
+        size_t run = i;
+        while (run < n && (unsigned char)text[run] >= 0x20 && text[run] != '"' && text[run] != '\\')
+            run++;
+        memcpy(o, text + i, run - i);
+        o += run - i;
+        if (run == n)
+            break;
+        unsigned char c = (unsigned char)text[run];
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+        i = run + 1;
+    }
+    memcpy(o, "\"}}", 3);
+    o += 3;
+    *o = '\0';
+    if (len)
+        *len = (size_t)(o - out);
+    return out;
+}
+
 char *cdp_format_request(int64_t id, const char *method, json_t *params, const char *session_id,
                          size_t *len)
 {

@@ -72,6 +72,13 @@ char *cdp_format_result(int64_t id, json_t *result, const char *session_id, size
 char *cdp_format_error(bool has_id, int64_t id, const cdp_error *err, const char *session_id,
                        size_t *len);
 char *cdp_format_event(const char *method, json_t *params, const char *session_id, size_t *len);
+/* The same for an event whose params are one string, {"<param>":"<text>"},
+ * without building a JSON value: for megabytes of snapshot chunks. text is
+ * n bytes of valid UTF-8 (not checked); quotes, backslashes and control
+ * characters are escaped as jansson escapes them, other bytes are copied (a
+ * snapshot's text is ASCII). len may be NULL. NULL when out of memory. */
+char *cdp_format_string_event(const char *method, const char *param, const char *text, size_t n,
+                              size_t *len);
 char *cdp_format_request(int64_t id, const char *method, json_t *params, const char *session_id,
                          size_t *len);
 

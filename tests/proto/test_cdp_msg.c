@@ -224,6 +224,35 @@ static void check_format(char *got, const size_t *len, const char *want)
     free(got);
 }
 
+/* The hand-built string event is byte for byte what jansson writes, for every
+ * ASCII byte (NUL, controls, quote, backslash included) in every position. */
+static void test_format_string_event(void **state)
+{
+    (void)state;
+    char text[3 * 128];
+    size_t n = 0;
+    for (int c = 0; c < 128; c++) {
+        text[n++] = 'a';
+        text[n++] = (char)c;
+        text[n++] = (char)c;
+    }
+    for (size_t len = 0; len <= n; len += (len < 8 ? 1 : 37)) {
+        size_t a = 0, b = 0;
+        json_t *p = json_pack("{s:s%}", "chunk", text, len);
+        assert_non_null(p);
+        char *want = cdp_format_event("HeapProfiler.addHeapSnapshotChunk", p, NULL, &a);
+        char *got =
+            cdp_format_string_event("HeapProfiler.addHeapSnapshotChunk", "chunk", text, len, &b);
+        assert_non_null(want);
+        assert_non_null(got);
+        assert_int_equal(a, b);
+        assert_memory_equal(want, got, a);
+        assert_int_equal(got[b], '\0');
+        free(want);
+        free(got);
+    }
+}
+
 static void test_format(void **state)
 {
     (void)state;
@@ -512,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_framing_catalogue),
         cmocka_unit_test(test_request_members),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_string_event),
         cmocka_unit_test(test_error_texts),
         cmocka_unit_test(test_incoming),
         cmocka_unit_test(test_incoming_garbage),

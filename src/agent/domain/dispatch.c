@@ -72,6 +72,16 @@ void hs__session_event(hs_cdp_session *s, const char *method, json_t *params)
     send_text(s, text, len);
 }
 
+void hs__session_string_event(hs_cdp_session *s, const char *method, const char *param,
+                              const char *text, size_t n)
+{
+    if (!s || s->closed)
+        return;
+    size_t len = 0;
+    char *out = cdp_format_string_event(method, param, text, n, &len);
+    send_text(s, out, len);
+}
+
 /* ---- calls -------------------------------------------------------------------- */
 
 static void call_finish(hs_call *c, char *text, size_t len)

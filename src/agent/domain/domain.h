@@ -37,6 +37,10 @@ hs_cdp_session *hs__call_session(hs_call *c);
 /* The service's server, for hs_server_drain in long handlers. */
 hs_server *hs__service_server(void);
 
+/* Sends an event whose params are one string ({"<param>": text}), built
+ * without a JSON value (snapshot chunks). */
+void hs__session_string_event(hs_cdp_session *s, const char *method, const char *param,
+                              const char *text, size_t n);
 /* Sends an event to one session; params stolen (NULL = no params). */
 void hs__session_event(hs_cdp_session *s, const char *method, json_t *params);
 

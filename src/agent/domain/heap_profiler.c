@@ -138,8 +138,7 @@ static int send_chunk(hs_cdp_session *s, const char *buf, size_t len)
 {
     if (s->closed)
         return -1;
-    hs__session_event(s, "HeapProfiler.addHeapSnapshotChunk",
-                      json_pack("{s:s%}", "chunk", buf, len));
+    hs__session_string_event(s, "HeapProfiler.addHeapSnapshotChunk", "chunk", buf, len);
     if (s->closed)
         return -1;
     return hs_server_drain(hs__service_server(), s->ws, CHUNK, DRAIN_TIMEOUT_MS) < 0 ? -1 : 0;
