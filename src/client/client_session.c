@@ -307,6 +307,100 @@ out:
     c->in_callback = false;
 }
 
+/* addHeapSnapshotChunk without a JSON parse: a heap snapshot arrives as
+ * hundreds of megabytes of these, and a general parser spends most of the
+ * snapshot's time on them. Only the exact shape V8 and the agent send,
+ * {"method":"HeapProfiler.addHeapSnapshotChunk","params":{"chunk":"…"}},
+ * with escapes that decode to ASCII; anything else (a sessionId, other
+ * members, \u escapes beyond ASCII) returns false and takes the general
+ * path. */
+static bool fast_chunk(hs_client *c, const char *msg, size_t len)
+{
+    static const char head[] =
+        "{\"method\":\"HeapProfiler.addHeapSnapshotChunk\",\"params\":{\"chunk\":\"";
+    static const char tail[] = "\"}}";
+    size_t hl = sizeof(head) - 1, tl = sizeof(tail) - 1;
+    if (c->ev.any || len < hl + tl || memcmp(msg, head, hl) || memcmp(msg + len - tl, tail, tl))
+        return false;
+    const char *p = msg + hl, *end = msg + len - tl;
+    char *out = malloc((size_t)(end - p) + 1), *o = out;
+    if (!out)
+        return false;
+    while (p < end) {
+        const char *q = memchr(p, '\\', (size_t)(end - p));
+        const char *stop = q ? q : end;
+        for (const char *r = p; r < stop; r++)
+            if (*r == '"' || (unsigned char)*r < 0x20 || (unsigned char)*r >= 0x80)
+                goto slow; /* the string ends early, or raw bytes to check */
+        memcpy(o, p, (size_t)(stop - p));
+        o += stop - p;
+        if (!q)
+            break;
+        if (q + 1 >= end)
+            goto slow;
+        switch (q[1]) {
+        case '"':
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            break;
+        case '/':
+            *o++ = '/';
+            break;
+        case 'n':
+            *o++ = '\n';
+            break;
+        case 'r':
+            *o++ = '\r';
+            break;
+        case 't':
+            *o++ = '\t';
+            break;
+        case 'b':
+            *o++ = '\b';
+            break;
+        case 'f':
+            *o++ = '\f';
+            break;
+        case 'u': {
+            if (end - q < 6)
+                goto slow;
+            unsigned v = 0;
+            for (int i = 2; i < 6; i++) {
+                char h = q[i];
+                v = v * 16 + (unsigned)(h >= '0' && h <= '9'   ? h - '0'
+                                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                                               : 99);
+            }
+            if (v == 0 || v >= 0x80) /* NUL, or more than ASCII: the general path */
+                goto slow;
+            *o++ = (char)v;
+            p = q + 6;
+            continue;
+        }
+        default:
+            goto slow;
+        }
+        p = q + 2;
+    }
+    *o = '\0';
+    c->in_callback = true;
+    size_t n = (size_t)(o - out);
+    if (c->sink && c->sink->write && !c->sink_err && c->sink->write(c->sink->ud, out, n) != 0)
+        c->sink_err = HS_E_ABORTED;
+    if (c->ev.add_heap_snapshot_chunk)
+        c->ev.add_heap_snapshot_chunk(c->ev_ud, out, n);
+    c->activity = true;
+    c->in_callback = false;
+    free(out);
+    return true;
+slow:
+    free(out);
+    return false;
+}
+
 static void ws_on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                          void *ud)
 {
@@ -320,6 +414,12 @@ static void ws_on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_o
     }
     if (arg->opcode != WSLAY_TEXT_FRAME)
         return; /* ping, pong, close: wslay answers them */
+    if (fast_chunk(c, (const char *)arg->msg, arg->msg_length)) {
+        c->dispatched++;
+        if (!c->waiting)
+            c->stop_reading = true;
+        return;
+    }
     cdp_incoming in;
     cdp_error err;
     if (cdp_incoming_parse((const char *)arg->msg, arg->msg_length, &in, &err) < 0) {
