@@ -275,7 +275,9 @@ pid_t hs__capture_fork(struct hs_capture *cap, int (*child_fn)(struct hs_capture
      * exit): its callee-saved registers go to this frame, its stack from
      * here up is a root like any other thread's. */
     __builtin_unwind_init();
-    volatile uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    /* Its lowest local: what lies below is dead stack (exit handlers and
+     * whatever ran before), whose stale words would keep leaks alive. */
+    volatile uintptr_t here = (uintptr_t)&here;
     int self_is_program = !is_agent_thread(self);
 
     /* The pause: from the freeze (allocating threads wait from then on)
@@ -288,7 +290,7 @@ pid_t hs__capture_fork(struct hs_capture *cap, int (*child_fn)(struct hs_capture
         struct hs_thread *t = &cap->threads[cap->nthreads++];
         memset(t, 0, sizeof(*t));
         t->tid = self;
-        t->sp = here - 1024;
+        t->sp = here;
         t->tp = (uintptr_t)__builtin_thread_pointer();
         t->captured = 1;
     }

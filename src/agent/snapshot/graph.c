@@ -543,7 +543,7 @@ static int thread_groups(struct g *g)
             uintptr_t hi = sm->hi;
             /* A thread's static TLS and control block sit at the top of its
              * stack mapping: they are the TLS group's. */
-            if (t->tp > t->sp && t->tp < sm->hi && t->tp - g->in->mods.tls_extent > lo)
+            if (t->tp > t->sp && t->tp < sm->hi && g->in->mods.tls_extent < t->tp - lo)
                 hi = t->tp - g->in->mods.tls_extent;
             struct root_ctx rc = {ROOT_STACK, NULL, lo};
             int e = scan_root(g, gr, &rc, lo, hi);
@@ -600,6 +600,19 @@ static int holds_block(const struct g *g, uintptr_t lo, uintptr_t hi)
     if (a < g->n && g->b[a].addr < hi)
         return 1;
     return a > 0 && blk_end(&g->b[a - 1]) > lo;
+}
+
+/* A module's .bss past its last file page is an anonymous mapping: it is
+ * scanned as the module's globals (named by symbol), not a second time. */
+static int holds_module_data(const struct g *g, uintptr_t lo, uintptr_t hi)
+{
+    for (size_t i = 0; i < g->in->mods.n; i++) {
+        const struct hs_mod *m = &g->in->mods.v[i];
+        for (int k = 0; k < m->nsegs; k++)
+            if (m->segs[k].lo < hi && m->segs[k].hi > lo)
+                return 1;
+    }
+    return 0;
 }
 
 static int holds_thread(const struct g *g, uintptr_t lo, uintptr_t hi)
@@ -666,6 +679,8 @@ static int mapping_groups(struct g *g)
         const struct hs_map *m = &((const struct hs_map *)g->maps.p)[i];
         if (!(m->readable && m->writable && m->priv && m->anon) || m->lo % ARENA_ALIGN == 0 ||
             holds_block(g, m->lo, m->hi) || holds_thread(g, m->lo, m->hi) ||
+            holds_module_data(g, m->lo, m->hi) ||
+            ((uintptr_t)g->maps.p >= m->lo && (uintptr_t)g->maps.p < m->hi) ||
             hs__capture_agent_stack_in(m->lo, m->hi))
             continue;
         char name[64], *p = name;

@@ -16,6 +16,7 @@
 #include <libelf.h>
 #include <limits.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,8 +162,36 @@ struct collect {
     struct hs_mods *m;
     size_t cap;
     uintptr_t tp;
+    uintptr_t area_lo, area_hi; /* where this thread's static TLS can be */
     int err;
 };
+
+/* Is a module's TLS block for this thread (dl_iterate_phdr's dlpi_tls_data)
+ * in the static TLS area below the thread pointer, at the same offset in
+ * every thread? A module loaded later (dlopen) may have its block allocated
+ * apart, anywhere: that is no offset from tp. */
+static int static_tls(const struct collect *c, uintptr_t data)
+{
+    return data && data < c->tp && data >= c->area_lo && data < c->area_hi;
+}
+
+/* This thread's stack holds its TCB and static TLS (glibc puts them at the
+ * top of a thread's stack); the main thread's were allocated apart at
+ * start-up, a little below its thread pointer. */
+static void tls_area(struct collect *c)
+{
+    pthread_attr_t a;
+    void *lo = NULL;
+    size_t size = 0;
+    c->area_lo = c->tp > (1u << 20) ? c->tp - (1u << 20) : 0;
+    c->area_hi = c->tp;
+    if (pthread_getattr_np(pthread_self(), &a) != 0)
+        return;
+    if (pthread_attr_getstack(&a, &lo, &size) == 0 && c->tp >= (uintptr_t)lo &&
+        c->tp < (uintptr_t)lo + size)
+        c->area_lo = (uintptr_t)lo;
+    pthread_attr_destroy(&a);
+}
 
 static int collect_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -193,7 +222,7 @@ static int collect_cb(struct dl_phdr_info *info, size_t size, void *arg)
                 m->is_agent = 1;
             m->nsegs++;
         }
-        if (ph->p_type == PT_TLS && info->dlpi_tls_data && (uintptr_t)info->dlpi_tls_data < c->tp) {
+        if (ph->p_type == PT_TLS && static_tls(c, (uintptr_t)info->dlpi_tls_data)) {
             m->tls_neg = c->tp - (uintptr_t)info->dlpi_tls_data;
             m->tls_size = ph->p_memsz;
             if (m->tls_neg > c->m->tls_extent)
@@ -228,6 +257,7 @@ int hs__roots_modules(struct hs_mods *out)
     memset(out, 0, sizeof(*out));
     cache_gen++;
     struct collect c = {.m = out, .tp = (uintptr_t)__builtin_thread_pointer()};
+    tls_area(&c);
     dl_iterate_phdr(collect_cb, &c);
     if (c.err) {
         hs__roots_modules_free(out);
@@ -279,6 +309,11 @@ static uintptr_t parse_hex(const char **s)
 int hs__roots_read_maps(struct hs_vec *maps)
 {
     maps->elem = sizeof(struct hs_map);
+    /* Room first: the vector's own mapping, made while the file is read,
+     * would be listed too (the caller leaves it out), and growing it then
+     * would list memory that is not the program's. */
+    if (hs__vec_reserve(maps, 1u << 14) < 0)
+        return HS_E_NOMEM;
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
