@@ -373,7 +373,7 @@ char *cdp_format_string_event(const char *method, const char *param, const char 
     o += pl;
     memcpy(o, "\":\"", 3);
     o += 3;
-    static const char hex[] = "0123456789abcdef";
+    static const char hex[] = "0123456789ABCDEF"; /* as jansson writes them */
     for (size_t i = 0; i < n;) {
         size_t run = i;
         while (run < n && (unsigned char)text[run] >= 0x20 && text[run] != '"' && text[run] != '\\')
