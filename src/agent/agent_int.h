@@ -164,12 +164,14 @@ struct hs_sample {
     uint32_t stack;
     uint32_t epoch;
 };
-/* What a reader sees: live = 0 for a kept sample of a freed block. */
+/* What a reader sees: live = 0 for a kept sample of a freed block (addr
+ * is then 0). */
 struct hs_sample_view {
     uint64_t size;
     uint64_t ordinal;
     uint32_t stack;
     int live;
+    uintptr_t addr;
 };
 
 extern HS_TLS int64_t hs__tls_countdown;
@@ -223,10 +225,6 @@ uint64_t hs__sampler_dropped(void);
  * ones), with a shard lock held: cb must be short and must not allocate
  * through the hooks. A nonzero return stops the walk and is returned. */
 int hs__sampler_foreach(int (*cb)(const struct hs_sample_view *v, void *arg), void *arg);
-/* Calls cb for every live sample of the running epoch with its block's
- * address, as hs__sampler_foreach does (same rules). */
-int hs__sampler_foreach_live(int (*cb)(uintptr_t addr, uint64_t size, uint32_t stack, void *arg),
-                             void *arg);
 /* The pcs of an interned stack (innermost first) and their number; valid
  * until the next start. */
 int hs__sampler_stack(uint32_t id, const uintptr_t **pcs);

@@ -98,8 +98,13 @@ static int put_addr(struct hs_trace *t, uintptr_t addr, uint64_t size, uint32_t 
     return 0;
 }
 
-static int sample_cb(uintptr_t addr, uint64_t size, uint32_t stack, void *arg)
+static int sample_cb(const struct hs_sample_view *v, void *arg)
 {
+    if (!v->live)
+        return 0; /* a freed block's kept sample: no block to attach it to */
+    uintptr_t addr = v->addr;
+    uint64_t size = v->size;
+    uint32_t stack = v->stack;
     struct build *b = arg;
     struct hs_trace *t = b->t;
     const uintptr_t *pcs = NULL;
@@ -146,7 +151,7 @@ int hs__trace_prepare(struct hs_trace *t)
     t->nfuncs = 1;
     t->nnodes = 1; /* node 0 is the root, id 1 on the wire */
     struct build b = {.t = t, .rate = p.interval};
-    hs__sampler_foreach_live(sample_cb, &b);
+    hs__sampler_foreach(sample_cb, &b);
     if (b.err) {
         hs__trace_free(t);
         return b.err;

@@ -591,36 +591,16 @@ int hs__sampler_foreach(int (*cb)(const struct hs_sample_view *v, void *arg), vo
         for (uint32_t i = 0; i < sh->cap && !rc; i++) {
             const struct sample_slot *s = &sh->slots[i];
             if (s->addr && s->epoch == ep) {
-                struct hs_sample_view v = {s->size, s->ordinal, s->stack, 1};
+                struct hs_sample_view v = {s->size, s->ordinal, s->stack, 1, s->addr};
                 rc = cb(&v, arg);
             }
         }
         for (uint32_t i = 0; i < sh->ndead && !rc; i++) {
             const struct dead_sample *d = &sh->dead[i];
             if (d->epoch == ep) {
-                struct hs_sample_view v = {d->size, d->ordinal, d->stack, 0};
+                struct hs_sample_view v = {d->size, d->ordinal, d->stack, 0, 0};
                 rc = cb(&v, arg);
             }
-        }
-        hs__unlock(&sh->lock);
-    }
-    return rc;
-}
-
-int hs__sampler_foreach_live(int (*cb)(uintptr_t addr, uint64_t size, uint32_t stack, void *arg),
-                             void *arg)
-{
-    uint32_t ep = atomic_load_explicit(&S.epoch, memory_order_acquire);
-    if (!(ep & 1))
-        return HS_E_STATE;
-    int rc = 0;
-    for (int k = 0; k < SHARDS && !rc; k++) {
-        struct shard *sh = &shards[k];
-        hs__lock(&sh->lock);
-        for (uint32_t i = 0; i < sh->cap && !rc; i++) {
-            const struct sample_slot *sl = &sh->slots[i];
-            if (sl->addr && sl->epoch == ep)
-                rc = cb(sl->addr, sl->size, sl->stack, arg);
         }
         hs__unlock(&sh->lock);
     }
