@@ -24,11 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_common.h"
 #include "heapscope/hs_client.h"
 
 #define SAMPLE_DEFAULT_INTERVAL 32768
@@ -38,9 +38,6 @@
 static volatile sig_atomic_t stop_signal;
 /* Set once startSampling is sent: from then on a signal means "stop and save". */
 static volatile sig_atomic_t sampling;
-/* The temporary file, for the handler to remove; set before armed. */
-static char tmp_path[PATH_MAX];
-static volatile sig_atomic_t tmp_armed;
 
 /* Before sampling there is nothing to save, and after a first signal the
  * user wants out: both end the process here (a connect or a call could
@@ -51,8 +48,7 @@ static void on_stop_signal(int sig)
         static const char before[] = "heapscope: interrupted before sampling started (no file "
                                      "written)\n";
         static const char again[] = "\nheapscope: interrupted again: aborted (no file written)\n";
-        if (tmp_armed)
-            unlink(tmp_path);
+        hs_cli_tmp_unlink();
         ssize_t n = stop_signal ? write(STDERR_FILENO, again, sizeof(again) - 1)
                                 : write(STDERR_FILENO, before, sizeof(before) - 1);
         (void)n;
@@ -68,20 +64,6 @@ static void sample_usage(FILE *f)
                "           [--duration SECONDS] [--timeout MS]\n"
                "Samples allocations on TARGET (HOST:PORT, HOST:PORT/ID-OR-TITLE or ws://URL)\n"
                "for SECONDS, or until Ctrl-C or SIGTERM, and writes the profile to FILE.\n");
-}
-
-/* A decimal integer in [1, max], nothing else (no sign, no spaces, no suffix). */
-static int parse_positive(const char *s, unsigned long long max, unsigned long long *out)
-{
-    if (*s < '0' || *s > '9')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v == 0 || v > max)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 /* Seconds, decimals allowed, in (0, 1e7]. */
@@ -211,37 +193,6 @@ static void put_profile(FILE *f, const hs_sampling_profile *p, struct profile_st
     fputs("]}", f);
 }
 
-static void drop_tmp(void)
-{
-    if (tmp_armed) {
-        tmp_armed = 0;
-        unlink(tmp_path);
-    }
-}
-
-/* Creates the temporary file next to path, readable as a file created by the
- * user would be (mkstemp makes it 0600). Returns its descriptor or -1. */
-static int create_tmp(const char *path)
-{
-    if ((size_t)snprintf(tmp_path, sizeof(tmp_path), "%s.tmp-XXXXXX", path) >= sizeof(tmp_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    int fd = mkstemp(tmp_path);
-    if (fd < 0)
-        return -1;
-    tmp_armed = 1;
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) {
-        int e = errno;
-        close(fd);
-        drop_tmp();
-        return errno = e, -1;
-    }
-    return fd;
-}
-
 /* Writes the profile through fd (closed here) and renames it to path. */
 static int save_profile(int fd, const char *path, const hs_sampling_profile *p,
                         struct profile_stats *st)
@@ -258,86 +209,49 @@ static int save_profile(int fd, const char *path, const hs_sampling_profile *p,
         e = errno ? errno : EIO;
     if (fclose(f) != 0 && !e)
         e = errno;
-    if (!e && rename(tmp_path, path) != 0)
-        e = errno;
     if (e)
         return errno = e, -1;
-    tmp_armed = 0;
-    return 0;
+    return hs_cli_tmp_commit(path);
 }
 
 /* ---- the command ------------------------------------------------------------------------ */
 
 struct sample_opts {
-    const char *target, *out;
+    struct hs_cli_target_opts t;
     hs_start_sampling_params params;
     double duration_s; /* 0: until a signal */
-    int timeout_ms;
 };
 
-/* Returns -1 after printing what is wrong, 1 for --help, 0 when o is complete. */
-static int parse_sample_args(int argc, char **argv, struct sample_opts *o)
+/* The options of sample's own (hs_cli_more_opts). */
+static int sample_opt(int argc, char **argv, int *i, void *ud, const char **bad)
 {
-    for (int i = 0; i < argc; i++) {
-        const char *v = NULL, *bad = NULL;
-        unsigned long long n = 0;
-        int t;
-        if ((t = hs_cli_opt_value(argc, argv, &i, "--target", &v)) != 0) {
-            if (t < 0 || !*v)
-                bad = "--target needs a value";
-            o->target = v;
-        } else if ((t = hs_cli_opt_value(argc, argv, &i, "-o", &v)) != 0 ||
-                   (t = hs_cli_opt_value(argc, argv, &i, "--output", &v)) != 0) {
-            if (t < 0 || !*v)
-                bad = "-o needs a file name";
-            o->out = v;
-        } else if ((t = hs_cli_opt_value(argc, argv, &i, "--interval", &v)) != 0) {
-            if (t < 0 || parse_positive(v, 1ULL << 53, &n) < 0)
-                bad = "--interval takes a number of bytes (> 0)";
-            o->params.has_sampling_interval = true;
-            o->params.sampling_interval = (double)n;
-        } else if ((t = hs_cli_opt_value(argc, argv, &i, "--stack-depth", &v)) != 0) {
-            if (t < 0 || parse_positive(v, INT_MAX, &n) < 0)
-                bad = "--stack-depth takes a number of frames (> 0)";
-            o->params.has_stack_depth = true;
-            o->params.stack_depth = (double)n;
-        } else if ((t = hs_cli_opt_value(argc, argv, &i, "--duration", &v)) != 0) {
-            if (t < 0 || parse_seconds(v, &o->duration_s) < 0)
-                bad = "--duration takes seconds (> 0)";
-        } else if ((t = hs_cli_opt_value(argc, argv, &i, "--timeout", &v)) != 0) {
-            if (t < 0 || parse_positive(v, 86400000, &n) < 0)
-                bad = "--timeout takes milliseconds (> 0)";
-            o->timeout_ms = (int)n;
-        } else if (!strcmp(argv[i], "--include-major-gc")) {
-            o->params.has_include_objects_collected_by_major_gc = true;
-            o->params.include_objects_collected_by_major_gc = true;
-        } else if (!strcmp(argv[i], "--include-minor-gc")) {
-            o->params.has_include_objects_collected_by_minor_gc = true;
-            o->params.include_objects_collected_by_minor_gc = true;
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            sample_usage(stdout);
-            return 1;
-        } else {
-            fprintf(stderr, "heapscope sample: unexpected argument '%s'\n", argv[i]);
-            sample_usage(stderr);
-            return -1;
-        }
-        if (bad) {
-            fprintf(stderr, "heapscope sample: %s\n", bad);
-            return -1;
-        }
-    }
-    if (!o->target || !o->out) {
-        fprintf(stderr, "heapscope sample: %s\n",
-                !o->target ? "--target is required" : "-o FILE is required");
-        sample_usage(stderr);
-        return -1;
-    }
-    if (!o->params.has_sampling_interval) {
+    struct sample_opts *o = ud;
+    const char *v = NULL;
+    unsigned long long n = 0;
+    int t;
+    if ((t = hs_cli_opt_value(argc, argv, i, "--interval", &v)) != 0) {
+        if (t < 0 || hs_cli_parse_positive(v, 1ULL << 53, &n) < 0)
+            *bad = "--interval takes a number of bytes (> 0)";
         o->params.has_sampling_interval = true;
-        o->params.sampling_interval = SAMPLE_DEFAULT_INTERVAL;
+        o->params.sampling_interval = (double)n;
+    } else if ((t = hs_cli_opt_value(argc, argv, i, "--stack-depth", &v)) != 0) {
+        if (t < 0 || hs_cli_parse_positive(v, INT_MAX, &n) < 0)
+            *bad = "--stack-depth takes a number of frames (> 0)";
+        o->params.has_stack_depth = true;
+        o->params.stack_depth = (double)n;
+    } else if ((t = hs_cli_opt_value(argc, argv, i, "--duration", &v)) != 0) {
+        if (t < 0 || parse_seconds(v, &o->duration_s) < 0)
+            *bad = "--duration takes seconds (> 0)";
+    } else if (!strcmp(argv[*i], "--include-major-gc")) {
+        o->params.has_include_objects_collected_by_major_gc = true;
+        o->params.include_objects_collected_by_major_gc = true;
+    } else if (!strcmp(argv[*i], "--include-minor-gc")) {
+        o->params.has_include_objects_collected_by_minor_gc = true;
+        o->params.include_objects_collected_by_minor_gc = true;
+    } else {
+        return 0;
     }
-    return 0;
+    return 1;
 }
 
 /* Waits for the duration or a signal while reading the session. Returns 0, or the
@@ -361,35 +275,24 @@ static int wait_sampling(hs_client *c, const char *where, double duration_s)
         int rc = hs_client_wait_events(c, left < SAMPLE_SLICE_MS ? (int)left : SAMPLE_SLICE_MS);
         if (rc < 0) {
             if (tty)
-                fputs("\r\033[K", stderr);
+                hs_cli_clear_line();
             return rc;
         }
     }
     if (tty)
-        fputs("\r\033[K", stderr);
+        hs_cli_clear_line();
     return 0;
 }
 
 /* The command after the options: connect, sample, save. *fd is -1 once the
  * writer has taken (and closed) it. */
-static int sample_session(hs_client *c, const struct sample_opts *o, int *fd)
+static int sample_session(hs_client *c, int *fd, void *ud)
 {
-    int rc = hs_client_connect(c, o->target);
-    if (rc < 0) {
-        fprintf(stderr, "heapscope: cannot connect to %s: %s\n", o->target,
-                hs_client_last_error(c));
-        return rc == HS_E_INVAL ? 2 : 1;
-    }
-    /* A copy: the client forgets the URL when the session closes. */
+    const struct sample_opts *o = ud;
     char where[512];
-    snprintf(where, sizeof(where), "%s", hs_client_ws_url(c) ? hs_client_ws_url(c) : o->target);
-    /* As DevTools does first; a target without it may still sample. */
-    rc = hs_hp_enable(c);
-    if (rc < 0 && rc != HS_E_REMOTE) {
-        fprintf(stderr, "heapscope: HeapProfiler.enable failed on %s: %s\n", where,
-                hs_client_last_error(c));
-        return 1;
-    }
+    int rc = hs_cli_connect(c, o->t.target, where, sizeof(where));
+    if (rc != 0)
+        return rc;
     sampling = 1;
     rc = hs_hp_start_sampling(c, &o->params);
     if (rc < 0) {
@@ -413,10 +316,10 @@ static int sample_session(hs_client *c, const struct sample_opts *o, int *fd)
     }
     hs_client_close(c);
     struct profile_stats st = {0};
-    rc = save_profile(*fd, o->out, &p, &st);
+    rc = save_profile(*fd, o->t.out, &p, &st);
     *fd = -1;
     if (rc < 0) {
-        fprintf(stderr, "heapscope: cannot write %s: %s\n", o->out, strerror(errno));
+        fprintf(stderr, "heapscope: cannot write %s: %s\n", o->t.out, strerror(errno));
         hs_sampling_profile_free(&p);
         return 1;
     }
@@ -425,7 +328,7 @@ static int sample_session(hs_client *c, const struct sample_opts *o, int *fd)
                      o->params.include_objects_collected_by_minor_gc;
     double bytes = st.self_bytes < 0 ? 0 : st.self_bytes;
     fprintf(stderr, "heapscope: wrote %s: %zu samples, %zu nodes, %.0f bytes sampled %s (%s)\n",
-            o->out, p.samples_count, st.nodes, bytes, with_dead ? "live and collected" : "live",
+            o->t.out, p.samples_count, st.nodes, bytes, with_dead ? "live and collected" : "live",
             hs_cli_bytes((unsigned long long)bytes, human, sizeof(human)));
     hs_sampling_profile_free(&p);
     return 0;
@@ -434,36 +337,12 @@ static int sample_session(hs_client *c, const struct sample_opts *o, int *fd)
 int hs_cli_sample(int argc, char **argv)
 {
     struct sample_opts o = {0};
-    int rc = parse_sample_args(argc, argv, &o);
+    int rc = hs_cli_target_args("sample", argc, argv, &o.t, sample_usage, sample_opt, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
-
-    struct sigaction sa = {.sa_handler = on_stop_signal}, old_int, old_term;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-
-    int fd = create_tmp(o.out);
-    if (fd < 0) {
-        fprintf(stderr, "heapscope: cannot write %s: %s\n", o.out, strerror(errno));
-        return 1;
+    if (!o.params.has_sampling_interval) {
+        o.params.has_sampling_interval = true;
+        o.params.sampling_interval = SAMPLE_DEFAULT_INTERVAL;
     }
-    hs_client_options co = {.connect_timeout_ms = o.timeout_ms, .call_timeout_ms = o.timeout_ms};
-    hs_client *c;
-    rc = hs_client_new(&co, &c);
-    if (rc < 0) {
-        fprintf(stderr, "heapscope: %s\n", hs_strerror(rc));
-        close(fd);
-        drop_tmp();
-        return 1;
-    }
-    rc = sample_session(c, &o, &fd);
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0)
-        drop_tmp();
-    hs_client_free(c);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    return rc;
+    return hs_cli_target_session(&o.t, on_stop_signal, sample_session, &o);
 }

@@ -26,16 +26,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_common.h"
 #include "heapscope/hs_client.h"
 
 /* The header is ~1 KiB in V8's snapshots; a target whose header does not end
@@ -43,15 +41,10 @@
 #define HEAD_MAX 65536
 #define BAR_WIDTH 30
 
-/* The temporary file, for the handler to remove; set before armed. */
-static char tmp_path[PATH_MAX];
-static volatile sig_atomic_t tmp_armed;
-
 static void on_stop_signal(int sig)
 {
     static const char msg[] = "\nheapscope: interrupted: no snapshot written\n";
-    if (tmp_armed)
-        unlink(tmp_path);
+    hs_cli_tmp_unlink();
     ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
     (void)n;
     _exit(128 + sig);
@@ -64,20 +57,6 @@ static void snapshot_usage(FILE *f)
                "Takes a heap snapshot of TARGET (HOST:PORT, HOST:PORT/ID-OR-TITLE or ws://URL)\n"
                "and writes it to FILE as it arrives. --timeout MS bounds the connection and\n"
                "each wait for the target's next event (default 5000 and 30000 ms).\n");
-}
-
-/* A decimal integer in [1, max], nothing else (no sign, no spaces, no suffix). */
-static int parse_positive(const char *s, unsigned long long max, unsigned long long *out)
-{
-    if (*s < '0' || *s > '9')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v == 0 || v > max)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 /* ---- the file and the stream ---------------------------------------------------------- */
@@ -103,37 +82,6 @@ struct stream {
     int shown_pct;
     unsigned long long shown_mib;
 };
-
-static void drop_tmp(void)
-{
-    if (tmp_armed) {
-        tmp_armed = 0;
-        unlink(tmp_path);
-    }
-}
-
-/* Creates the temporary file next to path, readable as a file created by the
- * user would be (mkstemp makes it 0600). Returns its descriptor or -1. */
-static int create_tmp(const char *path)
-{
-    if ((size_t)snprintf(tmp_path, sizeof(tmp_path), "%s.tmp-XXXXXX", path) >= sizeof(tmp_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    int fd = mkstemp(tmp_path);
-    if (fd < 0)
-        return -1;
-    tmp_armed = 1;
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) {
-        int e = errno;
-        close(fd);
-        drop_tmp();
-        return errno = e, -1;
-    }
-    return fd;
-}
 
 /* "key":N in the header text; the number must be followed by something (a
  * number cut by the end of what we have is not read). */
@@ -253,70 +201,35 @@ static void on_progress(void *ud, int64_t done, int64_t total, bool finished)
 /* ---- the command ------------------------------------------------------------------------ */
 
 struct snapshot_opts {
-    const char *target, *out;
+    struct hs_cli_target_opts t;
     hs_snapshot_params params;
-    int timeout_ms;
+    bool no_progress;
 };
 
-/* Returns -1 after printing what is wrong, 1 for --help, 0 when o is complete. */
-static int parse_snapshot_args(int argc, char **argv, struct snapshot_opts *o)
+/* The options of snapshot's own (hs_cli_more_opts). */
+static int snapshot_opt(int argc, char **argv, int *i, void *ud, const char **bad)
 {
-    bool progress = true;
-    for (int i = 0; i < argc; i++) {
-        const char *v = NULL, *bad = NULL;
-        unsigned long long n = 0;
-        int t;
-        if ((t = hs_cli_opt_value(argc, argv, &i, "--target", &v)) != 0) {
-            if (t < 0 || !*v)
-                bad = "--target needs a value";
-            o->target = v;
-        } else if ((t = hs_cli_opt_value(argc, argv, &i, "-o", &v)) != 0 ||
-                   (t = hs_cli_opt_value(argc, argv, &i, "--output", &v)) != 0) {
-            if (t < 0 || !*v)
-                bad = "-o needs a file name";
-            o->out = v;
-        } else if ((t = hs_cli_opt_value(argc, argv, &i, "--timeout", &v)) != 0) {
-            if (t < 0 || parse_positive(v, 86400000, &n) < 0)
-                bad = "--timeout takes milliseconds (> 0)";
-            o->timeout_ms = (int)n;
-        } else if (!strcmp(argv[i], "--no-progress")) {
-            progress = false;
-        } else if (!strcmp(argv[i], "--expose-internals")) {
-            o->params.has_expose_internals = true;
-            o->params.expose_internals = true;
-        } else if (!strcmp(argv[i], "--capture-numeric-value")) {
-            o->params.has_capture_numeric_value = true;
-            o->params.capture_numeric_value = true;
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            snapshot_usage(stdout);
-            return 1;
-        } else {
-            fprintf(stderr, "heapscope snapshot: unexpected argument '%s'\n", argv[i]);
-            snapshot_usage(stderr);
-            return -1;
-        }
-        if (bad) {
-            fprintf(stderr, "heapscope snapshot: %s\n", bad);
-            return -1;
-        }
+    struct snapshot_opts *o = ud;
+    (void)argc;
+    (void)bad;
+    if (!strcmp(argv[*i], "--no-progress")) {
+        o->no_progress = true;
+    } else if (!strcmp(argv[*i], "--expose-internals")) {
+        o->params.has_expose_internals = true;
+        o->params.expose_internals = true;
+    } else if (!strcmp(argv[*i], "--capture-numeric-value")) {
+        o->params.has_capture_numeric_value = true;
+        o->params.capture_numeric_value = true;
+    } else {
+        return 0;
     }
-    if (!o->target || !o->out) {
-        fprintf(stderr, "heapscope snapshot: %s\n",
-                !o->target ? "--target is required" : "-o FILE is required");
-        snapshot_usage(stderr);
-        return -1;
-    }
-    if (progress) {
-        o->params.has_report_progress = true;
-        o->params.report_progress = true;
-    }
-    return 0;
+    return 1;
 }
 
 static void clear_line(const struct stream *s)
 {
     if (s->tty)
-        fputs("\r\033[K", stderr);
+        hs_cli_clear_line();
 }
 
 /* Closes s->fd (set to -1) and renames the file into place. Returns 0 or -1 (errno). */
@@ -328,40 +241,25 @@ static int finish_file(struct stream *s, const char *path)
     if (close(s->fd) != 0 && !e)
         e = errno;
     s->fd = -1;
-    if (!e && rename(tmp_path, path) != 0)
-        e = errno;
     if (e)
         return errno = e, -1;
-    tmp_armed = 0;
-    return 0;
+    return hs_cli_tmp_commit(path);
 }
 
 /* The command after the options: connect, take the snapshot, save. */
 static int snapshot_session(hs_client *c, const struct snapshot_opts *o, struct stream *s)
 {
-    int rc = hs_client_connect(c, o->target);
-    if (rc < 0) {
-        fprintf(stderr, "heapscope: cannot connect to %s: %s\n", o->target,
-                hs_client_last_error(c));
-        return rc == HS_E_INVAL ? 2 : 1;
-    }
-    /* A copy: the client forgets the URL when the session closes. */
     char where[512];
-    snprintf(where, sizeof(where), "%s", hs_client_ws_url(c) ? hs_client_ws_url(c) : o->target);
-    /* As DevTools does first; a target without it may still take snapshots. */
-    rc = hs_hp_enable(c);
-    if (rc < 0 && rc != HS_E_REMOTE) {
-        fprintf(stderr, "heapscope: HeapProfiler.enable failed on %s: %s\n", where,
-                hs_client_last_error(c));
-        return 1;
-    }
+    int rc = hs_cli_connect(c, o->t.target, where, sizeof(where));
+    if (rc != 0)
+        return rc;
     if (s->tty)
         fprintf(stderr, "heapscope: taking a heap snapshot of %s", where);
     hs_snapshot_sink sink = {.write = on_chunk, .progress = on_progress, .ud = s};
     rc = hs_hp_take_heap_snapshot(c, &o->params, &sink);
     clear_line(s);
     if (rc == HS_E_ABORTED && s->err) {
-        fprintf(stderr, "heapscope: cannot write %s: %s (no snapshot written)\n", o->out,
+        fprintf(stderr, "heapscope: cannot write %s: %s (no snapshot written)\n", o->t.out,
                 strerror(s->err));
         return 1;
     }
@@ -394,8 +292,8 @@ static int snapshot_session(hs_client *c, const struct snapshot_opts *o, struct 
                 where, s->bytes);
         return 1;
     }
-    if (finish_file(s, o->out) < 0) {
-        fprintf(stderr, "heapscope: cannot write %s: %s\n", o->out, strerror(errno));
+    if (finish_file(s, o->t.out) < 0) {
+        fprintf(stderr, "heapscope: cannot write %s: %s\n", o->t.out, strerror(errno));
         return 1;
     }
     char human[32], counts[96], progress[96];
@@ -411,22 +309,36 @@ static int snapshot_session(hs_client *c, const struct snapshot_opts *o, struct 
     else
         snprintf(progress, sizeof(progress), "%llu progress reports (%" PRId64 "/%" PRId64 "%s)",
                  s->progress_events, s->done, s->total, s->finished ? ", finished" : "");
-    fprintf(stderr, "heapscope: wrote %s: %llu bytes (%s), %s; %s\n", o->out, s->bytes, human,
+    fprintf(stderr, "heapscope: wrote %s: %llu bytes (%s), %s; %s\n", o->t.out, s->bytes, human,
             counts, progress);
     return 0;
+}
+
+struct snapshot_run {
+    const struct snapshot_opts *o;
+    struct stream *s;
+};
+
+/* hs_cli_session_fn: the stream writes through *fd. */
+static int snapshot_run_session(hs_client *c, int *fd, void *ud)
+{
+    struct snapshot_run *r = ud;
+    r->s->fd = *fd;
+    int rc = snapshot_session(c, r->o, r->s);
+    *fd = r->s->fd;
+    return rc;
 }
 
 int hs_cli_snapshot(int argc, char **argv)
 {
     struct snapshot_opts o = {0};
-    int rc = parse_snapshot_args(argc, argv, &o);
+    int rc = hs_cli_target_args("snapshot", argc, argv, &o.t, snapshot_usage, snapshot_opt, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
-
-    struct sigaction sa = {.sa_handler = on_stop_signal}, old_int, old_term;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    if (!o.no_progress) {
+        o.params.has_report_progress = true;
+        o.params.report_progress = true;
+    }
 
     struct stream *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -435,30 +347,8 @@ int hs_cli_snapshot(int argc, char **argv)
     }
     s->tty = isatty(STDERR_FILENO);
     s->shown_pct = -1;
-    s->fd = create_tmp(o.out);
-    if (s->fd < 0) {
-        fprintf(stderr, "heapscope: cannot write %s: %s\n", o.out, strerror(errno));
-        free(s);
-        return 1;
-    }
-    hs_client_options co = {.connect_timeout_ms = o.timeout_ms, .call_timeout_ms = o.timeout_ms};
-    hs_client *c;
-    rc = hs_client_new(&co, &c);
-    if (rc < 0) {
-        fprintf(stderr, "heapscope: %s\n", hs_strerror(rc));
-        close(s->fd);
-        drop_tmp();
-        free(s);
-        return 1;
-    }
-    rc = snapshot_session(c, &o, s);
-    if (s->fd >= 0)
-        close(s->fd);
-    if (rc != 0)
-        drop_tmp();
-    hs_client_free(c);
+    struct snapshot_run r = {.o = &o, .s = s};
+    rc = hs_cli_target_session(&o.t, on_stop_signal, snapshot_run_session, &r);
     free(s);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
     return rc;
 }
