@@ -6,15 +6,10 @@
 # run reaching the program. Usage: test_cli_run_sample.sh HEAPSCOPE
 set -u
 hs=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 cd "$tmp" || exit 1
 dir=$(pwd -P)
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect_eq() { if [ "$1" == "$2" ]; then ok; else fail "$3: expected '$2', got '$1'"; fi; }
-expect_match() { if [[ "$1" =~ $2 ]]; then ok; else fail "$3: '$1' does not match /$2/"; fi; }
 
 # run_env ARGS...: the HEAPSCOPE_SAMPLE/PROFILE_*/PID lines env prints under `heapscope run ARGS -- env`.
 run_env() {
@@ -96,6 +91,7 @@ mkfifo "$tmp/ready"
   sh -c 'trap "echo got-USR1; exit 7" USR1; echo ready >"$0"; while :; do sleep 5 & wait $!; done' \
   "$tmp/ready" >"$tmp/sig.out" 2>/dev/null &
 run_pid=$!
+pids+=($run_pid)
 # Opened read-write: an open for reading alone would block (past read's -t)
 # if the program never started.
 exec {ready_fd}<>"$tmp/ready"

@@ -10,22 +10,9 @@
 set -u
 hs=$1 target=$2 python=$3
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$here/lib.sh"
 cd "$tmp" || exit 1
 dir=$(pwd -P)
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect_eq() { if [ "$1" == "$2" ]; then ok; else fail "$3: expected '$2', got '$1'"; fi; }
-expect_match() { if [[ "$1" =~ $2 ]]; then ok; else fail "$3: '$1' does not match /$2/"; return 1; fi; }
-expect_no_match() { if [[ "$1" =~ $2 ]]; then fail "$3: '$1' matches /$2/"; else ok; fi; }
 # check_snapshot FILE WHAT: a whole snapshot of run_snapshot_target's heap.
 # A third argument: the node field count (7 while sampling: allocation stacks).
 check_snapshot() {
@@ -129,9 +116,9 @@ mkfifo "$tmp/in" "$tmp/out"
 run_pid=$!
 pids+=($run_pid)
 exec {to_prog}>"$tmp/in" {from_run}<"$tmp/out"
-# expect_line REGEX: reads run's output up to a line matching it (BASH_REMATCH
+# expect_run_line REGEX: reads run's output up to a line matching it (BASH_REMATCH
 # holds its groups); fails after 60 s without one or at its end.
-expect_line() {
+expect_run_line() {
   local line
   while IFS= read -r -t 60 -u "$from_run" line; do
     [[ $line =~ $1 ]] && return 0
@@ -139,15 +126,15 @@ expect_line() {
   fail "run never printed a line matching /$1/"
   return 1
 }
-if expect_line '^ready ([0-9]+)$'; then
+if expect_run_line '^ready ([0-9]+)$'; then
   pid=${BASH_REMATCH[1]}
   kill -USR2 "$run_pid"
-  expect_line "$(wrote_re 'on signal' "$dir/snaps/s-$pid-1.hs")" && ok
+  expect_run_line "$(wrote_re 'on signal' "$dir/snaps/s-$pid-1.hs")" && ok
   kill -USR2 "$pid"
-  expect_line "$(wrote_re 'on signal' "$dir/snaps/s-$pid-2.hs")" && ok
+  expect_run_line "$(wrote_re 'on signal' "$dir/snaps/s-$pid-2.hs")" && ok
   exec {to_prog}>&-
-  expect_line "$(wrote_re 'at exit' "$dir/snaps/s-$pid-3.hs")" && ok
-  expect_line "^heapscope: 3 heap snapshots, $dir/snaps/s-$pid-1.hs to $dir/snaps/s-$pid-3.hs: open them in Chrome DevTools \(Memory panel, Load\)$" &&
+  expect_run_line "$(wrote_re 'at exit' "$dir/snaps/s-$pid-3.hs")" && ok
+  expect_run_line "^heapscope: 3 heap snapshots, $dir/snaps/s-$pid-1.hs to $dir/snaps/s-$pid-3.hs: open them in Chrome DevTools \(Memory panel, Load\)$" &&
     ok
   wait "$run_pid"
   expect_eq "$?" 0 "signals: exit status"
@@ -166,7 +153,7 @@ mkfifo "$tmp/in" "$tmp/out"
 run_pid=$!
 pids+=($run_pid)
 exec {to_prog}>"$tmp/in" {from_run}<"$tmp/out"
-if expect_line '^ready ([0-9]+)$'; then
+if expect_run_line '^ready ([0-9]+)$'; then
   kill -USR1 "$run_pid"
   # Two writer threads, in either order.
   seen=""

@@ -8,58 +8,9 @@
 set -u
 hs=$1 node=$2 python=$3 golden=$4
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect_eq() { if [ "$1" == "$2" ]; then ok; else fail "$3: expected '$2', got '$1'"; fi; }
-expect_match() { if [[ "$1" =~ $2 ]]; then ok; else fail "$3: '$1' does not match /$2/"; fi; }
-expect_no_file() {
-  if [ -e "$1" ]; then fail "$2: $1 exists"; else ok; fi
-  local left
-  left=$(find "$tmp" -name '*.tmp-*')
-  if [ -z "$left" ]; then ok; else fail "$2: temporary files left: $left"; fi
-}
-
-# spawn NAME CMD...: runs CMD in the background, its stdout and stderr into a
-# pipe that expect_line NAME reads; sets NAME_pid.
-declare -A out_fd
-spawn() {
-  local name=$1 fd
-  shift
-  mkfifo "$tmp/$name.fifo"
-  "$@" >"$tmp/$name.fifo" 2>&1 &
-  pids+=($!)
-  printf -v "${name}_pid" %s $!
-  exec {fd}<"$tmp/$name.fifo"
-  out_fd[$name]=$fd
-}
-# expect_line NAME REGEX: reads NAME's output up to a line matching REGEX
-# (BASH_REMATCH holds its groups); fails after 30 s without one or at its end.
-expect_line() {
-  local line
-  while IFS= read -r -t 30 -u "${out_fd[$1]}" line; do
-    [[ $line =~ $2 ]] && return 0
-  done
-  fail "$1 never printed a line matching /$2/"
-  return 1
-}
+. "$here/lib.sh"
 # start_node NAME MODE: node --inspect running sample_target.js MODE; sets url, hostport.
-start_node() {
-  spawn "$1" "$node" --inspect=127.0.0.1:0 "$here/sample_target.js" "$2"
-  expect_line "$1" '^Debugger listening on (ws://[^ ]+)$' || exit 1
-  url=${BASH_REMATCH[1]}
-  hostport=${url#ws://}
-  hostport=${hostport%%/*}
-  expect_line "$1" '^ready$' || exit 1
-}
+start_node() { start_inspect "$1" "$here/sample_target.js" "$2"; }
 # check_profile FILE CLI-STDERR WHAT: the CLI's line and the file agree, and the
 # file has Node 20's shape with both of sample_target.js's functions in it.
 check_profile() {
@@ -151,8 +102,7 @@ expect_match "$(cat "$tmp/gone.err")" \
 expect_no_file "$tmp/gone.heapprofile" "target gone"
 
 # ---- scripted targets: the parameters sent, a hung stopSampling, a refused start ---------
-spawn fake1 "$python" "$here/fake_cdp_target.py" hang-stop
-expect_line fake1 '^port ([0-9]+)$' && port=${BASH_REMATCH[1]}
+fake fake1 hang-stop
 "$hs" sample --target "ws://127.0.0.1:$port/x" --interval 1000 --stack-depth 7 \
   --include-major-gc -o "$tmp/hang.heapprofile" 2>"$tmp/hang.err" &
 hs_pid=$!
@@ -169,8 +119,7 @@ expect_match "$(cat "$tmp/hang.err")" "interrupted again: aborted \(no file writ
   "second Ctrl-C message"
 expect_no_file "$tmp/hang.heapprofile" "second Ctrl-C"
 
-spawn fake2 "$python" "$here/fake_cdp_target.py" start-error
-expect_line fake2 '^port ([0-9]+)$' && port=${BASH_REMATCH[1]}
+fake fake2 start-error
 out=$("$hs" sample --target "ws://127.0.0.1:$port/x" -o "$tmp/refused.heapprofile" 2>&1)
 expect_eq "$?" 1 "startSampling refused exit status"
 expect_eq "$out" \
@@ -180,8 +129,7 @@ expect_line fake2 '^call HeapProfiler.startSampling (.*)$'
 expect_eq "${BASH_REMATCH[1]}" '{"samplingInterval":32768}' "startSampling default parameters"
 expect_no_file "$tmp/refused.heapprofile" "startSampling refused"
 
-spawn fake3 "$python" "$here/fake_cdp_target.py" silent
-expect_line fake3 '^port ([0-9]+)$' && port=${BASH_REMATCH[1]}
+fake fake3 silent
 "$hs" sample --target "127.0.0.1:$port" -o "$tmp/silent.heapprofile" 2>"$tmp/silent.err" &
 hs_pid=$!
 expect_line fake3 '^accepted$'

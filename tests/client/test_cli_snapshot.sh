@@ -10,50 +10,8 @@
 set -u
 hs=$1 node=$2 python=$3 node_modules=$4
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect_eq() { if [ "$1" == "$2" ]; then ok; else fail "$3: expected '$2', got '$1'"; fi; }
-expect_match() { if [[ "$1" =~ $2 ]]; then ok; else fail "$3: '$1' does not match /$2/"; return 1; fi; }
-expect_no_file() {
-  if [ -e "$1" ]; then fail "$2: $1 exists"; else ok; fi
-  local left
-  left=$(find "$tmp" -name '*.tmp-*')
-  if [ -z "$left" ]; then ok; else fail "$2: temporary files left: $left"; fi
-}
+. "$here/lib.sh"
 check() { "$python" "$here/heapsnapshot_check.py" "$@"; }
-
-# spawn NAME CMD...: runs CMD in the background, its stdout and stderr into a
-# pipe that expect_line NAME reads; sets NAME_pid.
-declare -A out_fd
-spawn() {
-  local name=$1 fd
-  shift
-  mkfifo "$tmp/$name.fifo"
-  "$@" >"$tmp/$name.fifo" 2>&1 &
-  pids+=($!)
-  printf -v "${name}_pid" %s $!
-  exec {fd}<"$tmp/$name.fifo"
-  out_fd[$name]=$fd
-}
-# expect_line NAME REGEX: reads NAME's output up to a line matching REGEX
-# (BASH_REMATCH holds its groups); fails after 30 s without one or at its end.
-expect_line() {
-  local line
-  while IFS= read -r -t 30 -u "${out_fd[$1]}" line; do
-    [[ $line =~ $2 ]] && return 0
-  done
-  fail "$1 never printed a line matching /$2/"
-  return 1
-}
 
 # The CLI's last line: "heapscope: wrote FILE: B bytes (…), N nodes, E edges; P progress
 # reports (D/T, finished)". Sets bytes nodes edges reports done total.
@@ -73,12 +31,7 @@ read_summary() {
 v8_reports() { echo $((4 + ($1 - 1) / 10000)); }
 
 # ---- node --inspect: the CLI's snapshot and chrome-remote-interface's -------------------
-spawn node1 "$node" --inspect=127.0.0.1:0 "$here/snapshot_target.js"
-expect_line node1 '^Debugger listening on (ws://[^ ]+)$' || exit 1
-url=${BASH_REMATCH[1]}
-hostport=${url#ws://}
-hostport=${hostport%%/*}
-expect_line node1 '^ready$' || exit 1
+start_inspect node1 "$here/snapshot_target.js"
 
 out=$("$hs" snapshot --target "$hostport" -o "$tmp/cli.heapsnapshot" 2>&1)
 expect_eq "$?" 0 "snapshot of node exit status ($out)"
@@ -146,11 +99,6 @@ expect_match "$out" "^heapscope: cannot connect to $hostport: connection refused
 expect_no_file "$tmp/dead.heapsnapshot" "target gone"
 
 # ---- scripted targets --------------------------------------------------------------------
-# fake NAME MODE: a fake_cdp_target.py; sets port.
-fake() {
-  spawn "$1" "$python" "$here/fake_cdp_target.py" "$2"
-  expect_line "$1" '^port ([0-9]+)$' && port=${BASH_REMATCH[1]}
-}
 
 # The header cut across chunks; three progress events; the parameters sent.
 fake split snapshot-split
