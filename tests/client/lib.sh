@@ -38,11 +38,12 @@ spawn() {
   exec {fd}<"$tmp/$name.fifo"
   out_fd[$name]=$fd
 }
-# expect_line NAME REGEX: reads NAME's output up to a line matching REGEX
-# (BASH_REMATCH holds its groups); fails after 30 s without one or at its end.
+# expect_line NAME REGEX [SECONDS]: reads NAME's output (out_fd[NAME]) up to a
+# line matching REGEX (BASH_REMATCH holds its groups); fails after SECONDS
+# (default 30) without one or at its end.
 expect_line() {
   local line
-  while IFS= read -r -t 30 -u "${out_fd[$1]}" line; do
+  while IFS= read -r -t "${3:-30}" -u "${out_fd[$1]}" line; do
     [[ $line =~ $2 ]] && return 0
   done
   fail "$1 never printed a line matching /$2/"
@@ -65,4 +66,25 @@ start_inspect() {
 fake() {
   spawn "$1" "$python" "$here/fake_cdp_target.py" "$2"
   expect_line "$1" '^port ([0-9]+)$' && port=${BASH_REMATCH[1]}
+}
+
+# expect_target_failures CMD EXT: `heapscope CMD` with no target there (exit 1,
+# nothing left) and with an output in a directory that does not exist (exit 1,
+# before connecting).
+expect_target_failures() {
+  # Port 1 on loopback (tcpmux) is never served here.
+  out=$("$hs" "$1" --target 127.0.0.1:1 -o "$tmp/none.$2" 2>&1)
+  expect_eq "$?" 1 "no target exit status"
+  expect_match "$out" "^heapscope: cannot connect to 127.0.0.1:1: connection refused by 127.0.0.1:1" \
+    "no target message"
+  expect_no_file "$tmp/none.$2" "no target"
+  out=$("$hs" "$1" --target 127.0.0.1:1 -o "$tmp/no/such/dir.$2" 2>&1)
+  expect_eq "$?" 1 "unwritable output exit status"
+  expect_match "$out" "^heapscope: cannot write $tmp/no/such/dir.$2: No such file" \
+    "unwritable output message (before connecting)"
+}
+# expect_usage_error CMD ARGS...: `heapscope CMD ARGS` exits with 2.
+expect_usage_error() {
+  "$hs" "$@" >/dev/null 2>&1
+  expect_eq "$?" 2 "usage error: $*"
 }

@@ -116,15 +116,10 @@ mkfifo "$tmp/in" "$tmp/out"
 run_pid=$!
 pids+=($run_pid)
 exec {to_prog}>"$tmp/in" {from_run}<"$tmp/out"
-# expect_run_line REGEX: reads run's output up to a line matching it (BASH_REMATCH
-# holds its groups); fails after 60 s without one or at its end.
+# expect_run_line REGEX: expect_line on run's output (from_run), for up to 60 s.
 expect_run_line() {
-  local line
-  while IFS= read -r -t 60 -u "$from_run" line; do
-    [[ $line =~ $1 ]] && return 0
-  done
-  fail "run never printed a line matching /$1/"
-  return 1
+  out_fd[run]=$from_run
+  expect_line run "$1" 60
 }
 if expect_run_line '^ready ([0-9]+)$'; then
   pid=${BASH_REMATCH[1]}

@@ -141,22 +141,10 @@ expect_eq "$(cat "$tmp/silent.err")" \
 expect_no_file "$tmp/silent.heapprofile" "Ctrl-C while connecting"
 
 # ---- no target, no place to write ----------------------------------------------------------
-# Port 1 on loopback (tcpmux) is never served here.
-out=$("$hs" sample --target 127.0.0.1:1 -o "$tmp/none.heapprofile" 2>&1)
-expect_eq "$?" 1 "no target exit status"
-expect_match "$out" "^heapscope: cannot connect to 127.0.0.1:1: connection refused by 127.0.0.1:1" \
-  "no target message"
-expect_no_file "$tmp/none.heapprofile" "no target"
-out=$("$hs" sample --target 127.0.0.1:1 -o "$tmp/no/such/dir.heapprofile" 2>&1)
-expect_eq "$?" 1 "unwritable output exit status"
-expect_match "$out" "^heapscope: cannot write $tmp/no/such/dir.heapprofile: No such file" \
-  "unwritable output message (before connecting)"
+expect_target_failures sample heapprofile
 
 # ---- usage errors: exit 2, nothing written -------------------------------------------------
-usage() {
-  "$hs" sample "$@" >/dev/null 2>&1
-  expect_eq "$?" 2 "usage error: sample $*"
-}
+usage() { expect_usage_error sample "$@"; }
 t=(--target 127.0.0.1:1 -o "$tmp/usage.heapprofile")
 usage "${t[@]}" --interval 0
 usage "${t[@]}" --interval=0

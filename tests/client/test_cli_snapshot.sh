@@ -161,22 +161,10 @@ expect_match "$out" "^heapscope: HeapProfiler.takeHeapSnapshot failed on ws://12
 expect_no_file "$tmp/slow.heapsnapshot" "--timeout"
 
 # ---- no target, no place to write ----------------------------------------------------------
-# Port 1 on loopback (tcpmux) is never served here.
-out=$("$hs" snapshot --target 127.0.0.1:1 -o "$tmp/none.heapsnapshot" 2>&1)
-expect_eq "$?" 1 "no target exit status"
-expect_match "$out" "^heapscope: cannot connect to 127.0.0.1:1: connection refused by 127.0.0.1:1" \
-  "no target message"
-expect_no_file "$tmp/none.heapsnapshot" "no target"
-out=$("$hs" snapshot --target 127.0.0.1:1 -o "$tmp/no/such/dir.heapsnapshot" 2>&1)
-expect_eq "$?" 1 "unwritable output exit status"
-expect_match "$out" "^heapscope: cannot write $tmp/no/such/dir.heapsnapshot: No such file" \
-  "unwritable output message (before connecting)"
+expect_target_failures snapshot heapsnapshot
 
 # ---- usage errors: exit 2, nothing written -------------------------------------------------
-usage() {
-  "$hs" snapshot "$@" >/dev/null 2>&1
-  expect_eq "$?" 2 "usage error: snapshot $*"
-}
+usage() { expect_usage_error snapshot "$@"; }
 t=(--target 127.0.0.1:1 -o "$tmp/usage.heapsnapshot")
 usage "${t[@]}" --timeout 0
 usage "${t[@]}" --timeout soon
