@@ -325,6 +325,17 @@ void hs__shim_resolve(void);
 void hs__shim_guard(int on);
 int hs__shim_guarded(void);
 
+/* ---- sigwork.c: work on a signal, without a client ----------------------- */
+
+/* On each arrival of signal sig (in this process, not a forked child), calls
+ * fn on a thread of the agent (every signal blocked, the hooks' guard set,
+ * known to the snapshot engine); arrivals during a call make one more call.
+ * Users naming the same signal are each called; a handler that was there
+ * before (the program's) is called too. The handler keeps errno and uses
+ * SA_RESTART. what (an environment variable's name) is in the message
+ * printed if it cannot be done. Returns 0 or -1. */
+int hs__sigwork_start(int sig, const char *what, void (*fn)(void));
+
 /* ---- server/service.c: the service thread and its endpoint -------------- */
 
 /* Listens (HEAPSCOPE_LISTEN), prints where, and starts the thread. */

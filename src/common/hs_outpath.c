@@ -3,6 +3,11 @@
  */
 #include "hs_outpath.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
 struct out {
     char *p;
     size_t left; /* room for characters, the NUL excluded */
@@ -80,4 +85,22 @@ int hs_outpath_quote(const char *s, char *out, size_t size)
             put(&o, '%');
     }
     return finish(&o, size);
+}
+
+int hs_outpath_write_file(const char *path, int (*write_fn)(int fd, void *arg), void *arg)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int rc = write_fn(fd, arg);
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
 }

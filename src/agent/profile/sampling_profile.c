@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "heapscope/hs_err.h"
+#include "hs_outpath.h"
 #include "profile.h"
 #include "symbolize.h"
 
@@ -387,32 +388,19 @@ void hs__profile_discard(void)
     pthread_mutex_unlock(&mu);
 }
 
+/* Compact, as DevTools saves a profile. */
+static int dump_json(int fd, void *arg)
+{
+    return json_dumpfd(arg, fd, JSON_COMPACT) < 0 ? -EIO : 0;
+}
+
 int hs__profile_write(const char *path)
 {
     int err = 0;
     json_t *j = hs__profile_get(&err);
     if (!j)
         return err;
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
-        json_decref(j);
-        return -ENAMETOOLONG;
-    }
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = -errno;
-    } else {
-        /* Compact, as DevTools saves a profile. */
-        if (json_dumpfd(j, fd, JSON_COMPACT) < 0)
-            rc = -EIO;
-        if (close(fd) < 0 && rc == 0)
-            rc = -errno;
-        if (rc == 0 && rename(tmp, path) < 0)
-            rc = -errno;
-        if (rc < 0)
-            unlink(tmp);
-    }
+    int rc = hs_outpath_write_file(path, dump_json, j);
     json_decref(j);
     return rc;
 }

@@ -18,6 +18,7 @@
 
 #include "../agent_int.h"
 #include "heapscope/hs_err.h"
+#include "hs_outpath.h"
 #include "snapshot_int.h"
 #include "symbolize.h"
 
@@ -239,28 +240,19 @@ int hs__snapshot_end(struct hs_snap_job *job, int abort, struct hs_snap_stats *s
 
 /* ---- to a file ----------------------------------------------------------- */
 
-int hs__snapshot_write_file(const char *path, struct hs_snap_stats *st)
+static int write_to_fd(int fd, void *st)
 {
-    char tmp[4200];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    pthread_mutex_lock(&snap_mu);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        int e = -errno;
-        pthread_mutex_unlock(&snap_mu);
-        return e;
-    }
     struct hs_snap_job *job;
     int rc = job_start(&job, fd, fd);
     if (rc == 0)
         rc = job_finish(job, 0, st);
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
-    if (rc < 0)
-        unlink(tmp);
+    return rc;
+}
+
+int hs__snapshot_write_file(const char *path, struct hs_snap_stats *st)
+{
+    pthread_mutex_lock(&snap_mu);
+    int rc = hs_outpath_write_file(path, write_to_fd, st);
     pthread_mutex_unlock(&snap_mu);
     return rc;
 }
