@@ -17,9 +17,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { artifactPath } from './env.mjs';
-import { startProgram } from './proc.mjs';
-import { launchChromium } from './browser.mjs';
-import { openMemoryPanel } from './devtools.mjs';
+import { memoryPanelOn } from './session.mjs';
 import { checkInDevTools, checkInSpeedscope } from './heapprofile.mjs';
 
 function describe(rows) {
@@ -27,15 +25,7 @@ function describe(rows) {
 }
 
 export async function runSamplingInDevTools(t, { kind, screenshot, selfAllocating, caller, rounds = 4 }) {
-  fs.rmSync(artifactPath(`${screenshot}-failed.png`), { force: true });
-  const program = await startProgram({ kind });
-  let browser = null;
-  t.after(async () => {
-    await browser?.close();
-    await program.kill();
-  });
-  browser = await launchChromium();
-  const dt = await openMemoryPanel(browser, { ws: program.ws });
+  const { program, browser, dt } = await memoryPanelOn(t, { kind, screenshot });
   let profile;
   try {
     await dt.selectProfileType('Allocation sampling');

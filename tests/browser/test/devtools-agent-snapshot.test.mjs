@@ -17,9 +17,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { env, artifactPath } from '../lib/env.mjs';
-import { startProgram } from '../lib/proc.mjs';
-import { launchChromium } from '../lib/browser.mjs';
-import { openMemoryPanel } from '../lib/devtools.mjs';
+import { memoryPanelOn } from '../lib/session.mjs';
 import { HeapSnapshots, describeRows } from '../lib/snapshot.mjs';
 
 const SHOT = 'devtools-agent-snapshot';
@@ -51,16 +49,8 @@ const classes = (rows) => rows.filter((r) => r.kind === 'class');
 const named = (rows, name) => classes(rows).find((r) => r.name === name);
 
 test('heapscope agent: heap snapshots of a C program in DevTools (sites, counts, globals in Retainers, leaks as Detached, Comparison, objects allocated between)', { timeout: 85000 }, async (t) => {
-  fs.rmSync(artifactPath(`${SHOT}-failed.png`), { force: true });
   const site = siteNames();
-  const program = await startProgram({ kind: 'agent', target: env.cSnapshotTarget });
-  let browser = null;
-  t.after(async () => {
-    await browser?.close();
-    await program.kill();
-  });
-  browser = await launchChromium();
-  const dt = await openMemoryPanel(browser, { ws: program.ws });
+  const { program, dt } = await memoryPanelOn(t, { kind: 'agent', target: env.cSnapshotTarget, screenshot: SHOT });
   const snaps = new HeapSnapshots(dt);
   const context = () => `\n--- DevTools console ---\n${dt.log.tail()}\n--- agent stderr ---\n${program.stderr.slice(-2000)}`;
   try {

@@ -13,9 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { env, artifactPath } from '../lib/env.mjs';
-import { startProgram } from '../lib/proc.mjs';
-import { launchChromium } from '../lib/browser.mjs';
-import { openMemoryPanel } from '../lib/devtools.mjs';
+import { memoryPanelOn } from '../lib/session.mjs';
 import { HeapSnapshots, describeRows } from '../lib/snapshot.mjs';
 
 const SHOT = 'devtools-node-snapshot';
@@ -24,15 +22,7 @@ const BLOBS = 40;
 const GROW = 25;
 
 test('node --inspect: heap snapshots in DevTools (Summary counts, Retainers, Comparison, objects allocated between)', { timeout: 80000 }, async (t) => {
-  fs.rmSync(artifactPath(`${SHOT}-failed.png`), { force: true });
-  const program = await startProgram({ kind: 'node', target: env.nodeSnapshotTarget });
-  let browser = null;
-  t.after(async () => {
-    await browser?.close();
-    await program.kill();
-  });
-  browser = await launchChromium();
-  const dt = await openMemoryPanel(browser, { ws: program.ws });
+  const { program, dt } = await memoryPanelOn(t, { kind: 'node', target: env.nodeSnapshotTarget, screenshot: SHOT });
   const snaps = new HeapSnapshots(dt);
   try {
     // Snapshot 1: the Summary's rows for the two classes, with their counts.
