@@ -125,12 +125,18 @@ static void hp_stop_sampling(hs_call *c, const json_t *params)
 #define DRAIN_TIMEOUT_MS 60000
 #define PROGRESS_STEP 10000 /* V8's kProgressReportGranularity */
 
-static void progress(hs_cdp_session *s, uint64_t done, uint64_t total, bool finished)
+/* Sends a progress event and pushes it out now (the client shows it while
+ * the graph is built). 0, or -1 when the session is gone. */
+static int progress(hs_cdp_session *s, uint64_t done, uint64_t total, bool finished)
 {
     json_t *p = json_pack("{s:I,s:I}", "done", (json_int_t)done, "total", (json_int_t)total);
     if (p && finished)
         json_object_set_new(p, "finished", json_true());
     hs__session_event(s, "HeapProfiler.reportHeapSnapshotProgress", p);
+    if (s->closed)
+        return -1;
+    int rc = hs_server_drain(hs__service_server(), s->ws, 0, 100);
+    return rc == -EPIPE || rc == -ECANCELED ? -1 : 0;
 }
 
 /* 0, or -1 when the session is gone or stopped reading. */
@@ -147,7 +153,7 @@ static int send_chunk(hs_cdp_session *s, const char *buf, size_t len)
 /* Progress while the child builds the graph: done = blocks scanned. V8
  * never reports done == total before the end ("signalling finished twice
  * breaks the DevTools frontend"). Returns whether an event was sent. */
-static bool wait_built(hs_cdp_session *s, struct hs_snap_job *job, bool report)
+static bool wait_built(hs_cdp_session *s, struct hs_snap_job *job, bool report, int *gone)
 {
     uint64_t last = UINT64_MAX, done = 0, total = 0;
     int built = 0;
@@ -155,8 +161,11 @@ static bool wait_built(hs_cdp_session *s, struct hs_snap_job *job, bool report)
         hs__snapshot_progress(job, &done, &total, &built);
         if (report && total && !built && done < total &&
             (last == UINT64_MAX || done - last >= PROGRESS_STEP)) {
-            progress(s, done, total, false);
             last = done;
+            if (progress(s, done, total, false) < 0) {
+                *gone = 1; /* the client went away: stop building for it */
+                break;
+            }
         }
         if (built)
             break;
@@ -182,19 +191,20 @@ static void hp_take_heap_snapshot(hs_call *c, const json_t *params)
         hs__call_error(c, -32000, "Failed to take heap snapshot");
         return;
     }
-    bool sent = wait_built(s, job, report);
+    int gone = 0;
+    bool sent = wait_built(s, job, report, &gone);
     uint64_t done, total;
     int built;
     hs__snapshot_progress(job, &done, &total, &built);
-    if (report) {
+    if (report && !gone) {
         if (!sent)
-            progress(s, 0, total, false); /* V8 always starts at 0 */
-        progress(s, total, total, false);
-        progress(s, total, total, true);
+            gone |= progress(s, 0, total, false) < 0; /* V8 always starts at 0 */
+        gone |= progress(s, total, total, false) < 0;
+        gone |= progress(s, total, total, true) < 0;
     }
-    int fd = hs__snapshot_fd(job), gone = 0;
+    int fd = hs__snapshot_fd(job);
     size_t have = 0;
-    for (;;) {
+    while (!gone) {
         ssize_t n = read(fd, buf + have, CHUNK - have);
         if (n < 0 && errno == EINTR)
             continue;

@@ -88,7 +88,6 @@ struct hs_thread {
     uintptr_t sp, tp;
     uintptr_t regs[HS_NREGS];
     char comm[24];
-    uint32_t stack_gid, tls_gid;
 };
 extern const char *const hs__reg_names[HS_NREGS];
 
@@ -151,7 +150,6 @@ struct hs_snap_in {
     struct hs_mods mods;
     const char *const *site_names; /* by site id; NULL: name it in the child */
     uint32_t nsite_names;
-    uint32_t leaked_gid;
     struct hs_trace trace;
     struct hs_capture *cap;
     int out_fd;
