@@ -448,9 +448,23 @@ static uint32_t root_edge_name(struct g *g, const struct root_ctx *rc, uintptr_t
 }
 
 /* Scans [lo, hi) ∩ readable mappings for words pointing into blocks. */
+/* glibc's own state (main_arena's top and bins) points at chunk headers:
+ * a free chunk's header is the last 8 bytes of the live block before it,
+ * inside that block's requested bytes when the request fills its usable
+ * size. Such a word is malloc's, not a reference to the block. */
+static int malloc_header_ptr(const struct g *g, int64_t j, uintptr_t v)
+{
+    uintptr_t start = g->sp[j].start;
+    uintptr_t h = ((const uintptr_t *)start)[-1]; /* the chunk's size field */
+    uintptr_t size = h & ~(uintptr_t)7;
+    uintptr_t usable = size - ((h & 2) ? 16 : 8);
+    return size >= 32 && v == start + usable - 8;
+}
+
 static int scan_root(struct g *g, struct group *gr, const struct root_ctx *rc, uintptr_t lo,
                      uintptr_t hi)
 {
+    int libc = rc->kind == ROOT_GLOBAL && rc->mod->is_libc;
     lo = (lo + 7) & ~(uintptr_t)7;
     while (lo + 8 <= hi) {
         const struct hs_map *m = hs__roots_map_of(&g->maps, lo);
@@ -469,8 +483,9 @@ static int scan_root(struct g *g, struct group *gr, const struct root_ctx *rc, u
         uintptr_t end = m->hi < hi ? m->hi : hi;
         if (m->readable) {
             for (uintptr_t p = lo; p + 8 <= end; p += 8) {
-                int64_t j = lookup(g, *(const uintptr_t *)p);
-                if (j < 0)
+                uintptr_t v = *(const uintptr_t *)p;
+                int64_t j = lookup(g, v);
+                if (j < 0 || (libc && malloc_header_ptr(g, j, v)))
                     continue;
                 uint32_t type;
                 uint32_t name = root_edge_name(g, rc, p, &type);
@@ -761,8 +776,15 @@ static int scan_blocks(struct g *g)
         uintptr_t lo = (b->addr + 7) & ~(uintptr_t)7, hi = b->addr + b->size;
         if (mi == g->maps.len || maps[mi].lo > lo || !maps[mi].readable)
             continue;
-        if (hi > maps[mi].hi) /* never for a live block: be safe all the same */
-            hi = maps[mi].hi;
+        /* A block may span mappings that touch: the kernel splits the heap's
+         * where malloc asked for huge pages (madvise). Read up to the first
+         * gap or unreadable one, never past it. */
+        uintptr_t reach = maps[mi].hi;
+        for (size_t k = mi + 1;
+             reach < hi && k < g->maps.len && maps[k].lo == reach && maps[k].readable; k++)
+            reach = maps[k].hi;
+        if (hi > reach)
+            hi = reach;
         if (scan_block(g, b, lo, hi) < 0)
             return HS_E_NOMEM;
     }

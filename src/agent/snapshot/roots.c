@@ -244,6 +244,8 @@ static int collect_cb(struct dl_phdr_info *info, size_t size, void *arg)
         return 1;
     }
     m->path = sc->path;
+    const char *base = strrchr(m->path, '/');
+    m->is_libc = !strncmp(base ? base + 1 : m->path, "libc.so", 7);
     m->syms = sc->syms;
     m->nsyms = sc->nsyms;
     m->tls_syms = sc->tls;

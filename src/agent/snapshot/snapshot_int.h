@@ -51,6 +51,7 @@ struct hs_mod {
     struct hs_seg segs[HS_MOD_MAX_SEGS]; /* writable PT_LOADs */
     int nsegs;
     int is_agent;
+    int is_libc; /* holds malloc's own state (main_arena) */
     /* Static TLS: the module's block sits at tp - tls_neg in every thread. */
     uintptr_t tls_neg, tls_size;
     const struct hs_sym_range *syms, *tls_syms; /* sorted by off */
