@@ -188,27 +188,13 @@ struct linux_dirent64 {
     char d_name[];
 };
 
-static size_t put_uint(char *p, unsigned v)
-{
-    char d[16];
-    size_t k = 0, n = 0;
-    do
-        d[k++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    while (k)
-        p[n++] = d[--k];
-    return n;
-}
-
 void hs__capture_read_comm(pid_t pid, pid_t tid, char *out, size_t size)
 {
-    char path[80] = "/proc/";
-    size_t n = strlen(path);
-    n += put_uint(path + n, (unsigned)pid);
-    memcpy(path + n, "/task/", 6);
-    n += 6;
-    n += put_uint(path + n, (unsigned)tid);
-    memcpy(path + n, "/comm", 6);
+    char path[80] = "/proc/", *p = path + 6;
+    p = hs__put_u64(p, (uint64_t)pid);
+    memcpy(p, "/task/", 6);
+    p = hs__put_u64(p + 6, (uint64_t)tid);
+    memcpy(p, "/comm", 6);
     out[0] = '\0';
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)

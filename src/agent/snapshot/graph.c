@@ -43,14 +43,7 @@ static void phase(const char *what)
     while (*what && p < end)
         *p++ = *what++;
     *p++ = ' ';
-    uint64_t ms = (mono_ns() - phase_t0) / 1000000u;
-    char d[21];
-    int k = 0;
-    do
-        d[k++] = (char)('0' + ms % 10);
-    while ((ms /= 10) != 0);
-    while (k)
-        *p++ = d[--k];
+    p = hs__put_u64(p, (mono_ns() - phase_t0) / 1000000u);
     memcpy(p, " ms\n", 4);
     ssize_t r = write(2, buf, (size_t)(p + 4 - buf));
     (void)r;
@@ -316,18 +309,6 @@ static char *put_hex(char *p, uint64_t v)
     return p;
 }
 
-static char *put_dec(char *p, uint64_t v)
-{
-    char d[21];
-    int k = 0;
-    do
-        d[k++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    while (k)
-        *p++ = d[--k];
-    return p;
-}
-
 /* Appends s (cut to fit) to the name being built in [p, end). */
 static char *put_str(char *p, const char *end, const char *s)
 {
@@ -435,11 +416,11 @@ static uint32_t root_edge_name(struct g *g, const struct root_ctx *rc, uintptr_t
         p = put_str(p, end, sym->name);
         if (off != sym->off) {
             *p++ = '+';
-            p = put_dec(p, off - sym->off);
+            p = hs__put_u64(p, off - sym->off);
         }
     } else if (rc->kind == ROOT_TCB) {
         *p++ = '+';
-        p = put_dec(p, off);
+        p = hs__put_u64(p, off);
     } else {
         *p++ = '@';
         p = put_hex(p, off);
@@ -525,7 +506,7 @@ static void thread_name(char *buf, size_t size, const char *kind, const struct h
 {
     char *p = buf, *end = buf + size - 1;
     p = put_str(p, end, kind);
-    p = put_dec(p, (uint64_t)t->tid);
+    p = hs__put_u64(p, (uint64_t)t->tid);
     if (t->comm[0]) {
         *p++ = ' ';
         p = put_str(p, end, t->comm);
@@ -889,36 +870,14 @@ static const char META_REST[] =
     "[\"timestamp_us\",\"last_assigned_id\"],\"location_fields\":[\"object_index\","
     "\"script_id\",\"line\",\"column\"]},\"node_count\":";
 
-/* Decimal digits of v ending at end (exclusive); returns the first. */
-static inline char *digits(char *end, uint64_t v)
-{
-    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
-                                   "25262728293031323334353637383940414243444546474849"
-                                   "50515253545556575859606162636465666768697071727374"
-                                   "75767778798081828384858687888990919293949596979899";
-    while (v >= 100) {
-        unsigned d = (unsigned)(v % 100) * 2;
-        v /= 100;
-        *--end = pairs[d + 1];
-        *--end = pairs[d];
-    }
-    if (v >= 10) {
-        *--end = pairs[v * 2 + 1];
-        *--end = pairs[v * 2];
-    } else {
-        *--end = (char)('0' + v);
-    }
-    return end;
-}
-
 /* One record of n numbers: ",a,b,c\n" (no leading comma for the first), built
  * on the stack and copied once. */
 static void rec(struct hs_jw *w, int *first, const uint64_t *v, int n)
 {
-    char buf[NODE_FIELDS_MAX * 21 + 2], *end = buf + sizeof(buf);
+    char buf[NODE_FIELDS_MAX * (HS_U64_DIGITS + 1) + 1], *end = buf + sizeof(buf);
     *--end = '\n';
     for (int i = n - 1; i >= 0; i--) {
-        end = digits(end, v[i]);
+        end = hs__fmt_u64(end, v[i]);
         if (i || !*first)
             *--end = ',';
     }
@@ -972,10 +931,6 @@ static int write_trace(struct g *g, struct hs_jw *w, const uint32_t *fname, cons
 
 static int write_json(struct g *g)
 {
-    /* Names first: every string must be in the table before "strings". */
-    for (size_t j = 0; j < g->n; j++)
-        if (site_name(g, g->b[j].site) == UINT32_MAX)
-            return HS_E_NOMEM;
     uint32_t empty = str(g, "");
     if (empty == UINT32_MAX)
         return HS_E_NOMEM;
@@ -1028,10 +983,15 @@ static int write_json(struct g *g)
         node_rec(&w, &first, nf, NODE_SYNTHETIC, gv[i].name, gv[i].id, 0, gv[i].edges.len, 0, 0);
     const uint64_t *eoff = g->eoff.p;
     const uint8_t *st = g->state.p;
-    const uint32_t *sn = g->site_str.p;
+    /* Site names are interned as the nodes go out: the strings come last. */
     for (size_t j = 0; j < g->n; j++) {
         const struct blk *b = &g->b[j];
-        uint32_t name = b->site < g->site_str.len ? sn[b->site] : site_name(g, b->site);
+        uint32_t name = site_name(g, b->site);
+        if (name == UINT32_MAX) {
+            hs__vec_free(&fstr);
+            hs__jw_close(&w);
+            return HS_E_NOMEM;
+        }
         uint32_t trace = t->nmap ? hs__trace_node_of(t, b->addr, b->size) : 0;
         node_rec(&w, &first, nf, NODE_NATIVE, name, b->id,
                  b->size > UINT32_MAX ? UINT32_MAX : b->size, eoff[j + 1] - eoff[j], trace,

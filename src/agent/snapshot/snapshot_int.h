@@ -180,6 +180,12 @@ int hs__jw_open(struct hs_jw *w, int fd);
 void hs__jw_raw(struct hs_jw *w, const char *s, size_t n);
 void hs__jw_lit(struct hs_jw *w, const char *s);
 void hs__jw_u64(struct hs_jw *w, uint64_t v);
+/* Decimal text of v (system calls only, no stdio): hs__fmt_u64 writes it so
+ * that it ends at end and returns its start; hs__put_u64 writes it at p and
+ * returns what follows. At most HS_U64_DIGITS characters. */
+#define HS_U64_DIGITS 20
+char *hs__fmt_u64(char *end, uint64_t v);
+char *hs__put_u64(char *p, uint64_t v);
 /* A JSON string with quotes: control characters escaped, non-ASCII as
  * \uXXXX (as V8 writes), invalid UTF-8 as '?'. */
 void hs__jw_string(struct hs_jw *w, const char *s, size_t n);

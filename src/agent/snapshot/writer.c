@@ -102,19 +102,41 @@ void hs__jw_lit(struct hs_jw *w, const char *s)
     hs__jw_raw(w, s, strlen(s));
 }
 
+char *hs__fmt_u64(char *end, uint64_t v)
+{
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--end = pairs[d + 1];
+        *--end = pairs[d];
+    }
+    if (v >= 10) {
+        *--end = pairs[v * 2 + 1];
+        *--end = pairs[v * 2];
+    } else {
+        *--end = (char)('0' + v);
+    }
+    return end;
+}
+
+char *hs__put_u64(char *p, uint64_t v)
+{
+    char d[HS_U64_DIGITS];
+    char *s = hs__fmt_u64(d + sizeof(d), v);
+    size_t n = (size_t)(d + sizeof(d) - s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
 void hs__jw_u64(struct hs_jw *w, uint64_t v)
 {
-    char d[24];
-    int k = 0;
-    do
-        d[sizeof(d) - 1 - k++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    if (w->cap - w->len >= (size_t)k) {
-        memcpy(w->buf + w->len, d + sizeof(d) - k, (size_t)k);
-        w->len += (size_t)k;
-    } else {
-        hs__jw_raw(w, d + sizeof(d) - k, (size_t)k);
-    }
+    char d[HS_U64_DIGITS];
+    char *s = hs__fmt_u64(d + sizeof(d), v);
+    hs__jw_raw(w, s, (size_t)(d + sizeof(d) - s));
 }
 
 /* The code point at s (n bytes left) and its length, or -1 for a byte that
