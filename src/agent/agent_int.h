@@ -305,11 +305,12 @@ struct hs_config {
     int unwind_mode;                /* HEAPSCOPE_UNWIND, an hs_unwind_mode */
     char profile_out[512];          /* HEAPSCOPE_PROFILE_OUT */
     int profile_signal;             /* HEAPSCOPE_PROFILE_SIGNAL, 0 = none */
-    char snapshot_out[512];         /* HEAPSCOPE_SNAPSHOT_OUT, a pattern (%p, %n) */
+    char snapshot_out[512];         /* HEAPSCOPE_SNAPSHOT_OUT, a pattern (%p, %n); never empty */
     int snapshot_at_exit;           /* HEAPSCOPE_SNAPSHOT_AT_EXIT */
     int snapshot_signal;            /* HEAPSCOPE_SNAPSHOT_SIGNAL, 0 = none */
 };
 extern struct hs_config hs__config;
+#define HS_SNAPSHOT_OUT_DEFAULT "heapscope-%p-%n.heapsnapshot"
 void hs__config_load(void);
 void hs__config_print(int fd);
 

@@ -50,7 +50,7 @@ enum kind { K_BOOL, K_INT, K_STR };
       "write the sampling profile (.heapprofile) here at exit and on HEAPSCOPE_PROFILE_SIGNAL")    \
     X(PROFILE_SIGNAL, K_STR, "",                                                                   \
       "a signal (name like USR1, or number) on which the profile so far is written")               \
-    X(SNAPSHOT_OUT, K_STR, "heapscope-%p-%n.heapsnapshot",                                         \
+    X(SNAPSHOT_OUT, K_STR, HS_SNAPSHOT_OUT_DEFAULT,                                                \
       "where heap snapshots without a client go: %p = pid, %n = 1, 2, ... (each one's number), "   \
       "%% = %")                                                                                    \
     X(SNAPSHOT_AT_EXIT, K_BOOL, "0", "write a heap snapshot to HEAPSCOPE_SNAPSHOT_OUT at exit")    \
@@ -128,9 +128,9 @@ void hs__config_load(void)
     int sig = hs_signal_parse(getenv("HEAPSCOPE_PROFILE_SIGNAL"));
     c->profile_signal = sig > 0 ? sig : 0;
     const char *snap = getenv("HEAPSCOPE_SNAPSHOT_OUT");
-    c->snapshot_out[0] = '\0';
-    if (snap && strlen(snap) < sizeof(c->snapshot_out))
-        strcpy(c->snapshot_out, snap);
+    snprintf(c->snapshot_out, sizeof(c->snapshot_out), "%s",
+             snap && *snap && strlen(snap) < sizeof(c->snapshot_out) ? snap
+                                                                     : HS_SNAPSHOT_OUT_DEFAULT);
     c->snapshot_at_exit = parse_bool(getenv("HEAPSCOPE_SNAPSHOT_AT_EXIT"), 0);
     sig = hs_signal_parse(getenv("HEAPSCOPE_SNAPSHOT_SIGNAL"));
     c->snapshot_signal = sig > 0 ? sig : 0;
@@ -194,7 +194,7 @@ static const char *current(const char *name)
         return c->profile_signal ? buf : "";
     }
     if (!strcmp(name, "SNAPSHOT_OUT"))
-        return c->snapshot_out[0] ? c->snapshot_out : "heapscope-%p-%n.heapsnapshot";
+        return c->snapshot_out;
     if (!strcmp(name, "SNAPSHOT_AT_EXIT"))
         return c->snapshot_at_exit ? "1" : "0";
     if (!strcmp(name, "SNAPSHOT_SIGNAL")) {

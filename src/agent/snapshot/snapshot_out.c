@@ -23,22 +23,16 @@
 #include "hs_outpath.h"
 #include "snapshot.h"
 
-#define DEFAULT_PATTERN "heapscope-%p-%n.heapsnapshot"
-
 /* One snapshot at a time from here (signal thread, exit), and its number. */
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long next_seq = 1;
-
-static const char *pattern(void)
-{
-    return hs__config.snapshot_out[0] ? hs__config.snapshot_out : DEFAULT_PATTERN;
-}
 
 static void write_now(const char *why)
 {
     pthread_mutex_lock(&out_lock);
     char path[1024];
-    if (hs_outpath_expand(pattern(), (long)getpid(), next_seq, path, sizeof(path)) < 0) {
+    if (hs_outpath_expand(hs__config.snapshot_out, (long)getpid(), next_seq, path, sizeof(path)) <
+        0) {
         dprintf(2,
                 "heapscope: cannot write a heap snapshot (%s): HEAPSCOPE_SNAPSHOT_OUT makes "
                 "a path too long\n",
