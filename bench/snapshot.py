@@ -37,6 +37,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import first_line, loadavg, machine  # noqa: E402  (bench/run.py: one copy)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SCRUB_PREFIXES = ("HEAPSCOPE_", "MALLOC_", "TCMALLOC_", "HEAP_PROFILE_", "JEMALLOC_", "VALGRIND")
@@ -650,37 +653,6 @@ def md_table(rows_):
     return "\n".join(lines)
 
 
-def first_line(cmd):
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-        return (r.stdout or r.stderr).strip().splitlines()[0]
-    except (OSError, IndexError, subprocess.TimeoutExpired):
-        return "not found"
-
-
-def machine():
-    model, mem = "unknown", ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal:"):
-                mem = ", %.0f GiB RAM" % (int(line.split()[1]) / 2**20)
-    except OSError:
-        pass
-    return "nproc %d, %s%s, kernel %s" % (len(os.sched_getaffinity(0)), model, mem,
-                                          platform.release())
-
-
-def loadavg():
-    try:
-        return " ".join(open("/proc/loadavg").read().split()[:3])
-    except OSError:
-        return "?"
-
-
 # ---- main -----------------------------------------------------------------------
 
 ARGS = None
@@ -805,7 +777,7 @@ def main():
         with open(a.markdown, "w") as f:
             f.write("Command: `%s`  \n" % cmdline)
             f.write("Date: %s; machine: %s; load average %s before, %s after  \n" %
-                    (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), machine(), load0, load1))
+                    (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), machine() + ", kernel " + platform.release(), load0, load1))
             f.write("heapscope %s; %s  \n\n" %
                     (first_line(["git", "-C", ROOT, "describe", "--always", "--dirty"]),
                      first_line(["valgrind", "--version"])))
