@@ -70,6 +70,8 @@ static void atfork_child(void)
     /* Nobody will read a child's samples unless it is followed. */
     if (!reporting)
         hs__sampler_stop();
+    /* The timeline's ticks and clients stay with the parent. */
+    hs__timeline_stop();
     hs__shim_guard(0);
 }
 

@@ -180,6 +180,9 @@ extern _Atomic uint32_t hs__sample_live;
 extern _Atomic uint64_t hs__sample_bits[(1u << HS_SAMPLE_FILTER_LOG2) / 64];
 
 void hs__sample_alloc_slow(uintptr_t addr, uint64_t size, uintptr_t ra, uintptr_t sp);
+/* A thread's next allocation notices a start or stop of sampling at once,
+ * not after the idle check window (the timeline's stacks start exactly). */
+void hs__sample_catch_up(void);
 void hs__sample_free_slow(uintptr_t addr);
 
 static inline uint64_t hs__sample_addr_hash(uintptr_t a)
@@ -228,11 +231,50 @@ int hs__sampler_foreach(int (*cb)(const struct hs_sample_view *v, void *arg), vo
 /* The pcs of an interned stack (innermost first) and their number; valid
  * until the next start. */
 int hs__sampler_stack(uint32_t id, const uintptr_t **pcs);
+/* Stacks interned so far (ids 1..n), and for one of them the samples taken
+ * with it since the start and their bytes (freed blocks' included). */
+uint32_t hs__sampler_stack_count(void);
+void hs__sampler_stack_totals(uint32_t id, uint64_t *allocs, uint64_t *bytes);
 void hs__sampler_lock_all(void);
 void hs__sampler_unlock_all(void);
 void hs__sampler_unlock_all_child(void);
 void hs__sampler_init(void);
 void hs__sample_thread_exit(void);
+
+/* ---- track/timeline.c: the allocation timeline's fragments ------------------ */
+
+/* While tracking (HeapProfiler.startTrackingHeapObjects), live blocks and
+ * bytes per fragment, an id range closed by each tick. The hooks call these
+ * with the block's id once it is recorded or removed: one relaxed load when
+ * tracking is off. */
+extern _Atomic int hs__timeline_on;
+void hs__timeline_alloc_slow(uint32_t id, uint64_t size);
+void hs__timeline_free_slow(uint32_t id, uint64_t size);
+void hs__timeline_resize_slow(uint32_t id, int64_t delta);
+static inline void hs__timeline_alloc(uint32_t id, uint64_t size)
+{
+    if (HS_UNLIKELY(atomic_load_explicit(&hs__timeline_on, memory_order_relaxed)))
+        hs__timeline_alloc_slow(id, size);
+}
+static inline void hs__timeline_free(uint32_t id, uint64_t size)
+{
+    if (HS_UNLIKELY(atomic_load_explicit(&hs__timeline_on, memory_order_relaxed)))
+        hs__timeline_free_slow(id, size);
+}
+static inline void hs__timeline_resize(uint32_t id, int64_t delta)
+{
+    if (HS_UNLIKELY(atomic_load_explicit(&hs__timeline_on, memory_order_relaxed)))
+        hs__timeline_resize_slow(id, delta);
+}
+/* Control, from one thread at a time. start: fragment 0 open, counting every
+ * live block (one registry walk); restarts a running timeline. close: ends
+ * the open fragment at the next id (*end) and opens the next; *closed is its
+ * index. read: a fragment's live blocks and bytes now (pending races can make
+ * them briefly negative). 0 or HS_E_NOMEM. */
+int hs__timeline_start(void);
+int hs__timeline_close(uint32_t *closed, uint32_t *end);
+void hs__timeline_read(uint32_t k, int64_t *count, int64_t *bytes);
+void hs__timeline_stop(void);
 
 /* ---- track/track.c: hooks' bookkeeping ----------------------------------- */
 
@@ -308,6 +350,7 @@ struct hs_config {
     char snapshot_out[512];         /* HEAPSCOPE_SNAPSHOT_OUT, a pattern (%p, %n); never empty */
     int snapshot_at_exit;           /* HEAPSCOPE_SNAPSHOT_AT_EXIT */
     int snapshot_signal;            /* HEAPSCOPE_SNAPSHOT_SIGNAL, 0 = none */
+    int track;                      /* HEAPSCOPE_TRACK: 0 off, 1 on, 2 with stacks */
 };
 extern struct hs_config hs__config;
 #define HS_SNAPSHOT_OUT_DEFAULT "heapscope-%p-%n.heapsnapshot"

@@ -56,6 +56,9 @@ enum kind { K_BOOL, K_INT, K_STR };
     X(SNAPSHOT_AT_EXIT, K_BOOL, "0", "write a heap snapshot to HEAPSCOPE_SNAPSHOT_OUT at exit")    \
     X(SNAPSHOT_SIGNAL, K_STR, "",                                                                  \
       "a signal (name like USR2, or number) on which a heap snapshot is written")                  \
+    X(TRACK, K_STR, "off",                                                                         \
+      "record the allocation timeline from load (on), with every allocation's stack (stacks); "    \
+      "a client's startTrackingHeapObjects then starts its recording afresh")                      \
     X(PID, K_INT, "",                                                                              \
       "the pid of the process to profile (set by heapscope run); other processes "                 \
       "that load the agent only forward to the real allocator")
@@ -134,6 +137,8 @@ void hs__config_load(void)
     c->snapshot_at_exit = parse_bool(getenv("HEAPSCOPE_SNAPSHOT_AT_EXIT"), 0);
     sig = hs_signal_parse(getenv("HEAPSCOPE_SNAPSHOT_SIGNAL"));
     c->snapshot_signal = sig > 0 ? sig : 0;
+    const char *track = getenv("HEAPSCOPE_TRACK");
+    c->track = !track ? 0 : !strcmp(track, "stacks") ? 2 : parse_bool(track, 0) ? 1 : 0;
     const char *pid = getenv("HEAPSCOPE_PID");
     c->owner_pid = 0;
     if (pid && *pid) {
@@ -201,6 +206,8 @@ static const char *current(const char *name)
         snprintf(buf, sizeof(buf), "%d", c->snapshot_signal);
         return c->snapshot_signal ? buf : "";
     }
+    if (!strcmp(name, "TRACK"))
+        return c->track == 2 ? "stacks" : c->track ? "on" : "off";
     if (!strcmp(name, "UNWIND_DEPTH")) {
         snprintf(buf, sizeof(buf), "%d", c->unwind_depth);
         return buf;

@@ -58,6 +58,7 @@ void hs__domain_session_closed(void *ud, hs_session *ws)
         return;
     s->closed = true;
     s->ws = NULL;
+    hs__timeline_session_closed(s);
     session_free_if_done(s);
 }
 
@@ -123,7 +124,8 @@ void hs__call_error(hs_call *c, int code, const char *message)
 
 static hs_handler_fn find_handler(const char *method)
 {
-    const hs_handler *tables[] = {hs__heap_profiler_handlers, hs__runtime_handlers};
+    const hs_handler *tables[] = {hs__heap_profiler_handlers, hs__timeline_handlers,
+                                  hs__runtime_handlers};
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
         for (const hs_handler *h = tables[t]; h->method; h++)
             if (!strcmp(h->method, method))

@@ -44,6 +44,27 @@ void hs__session_string_event(hs_cdp_session *s, const char *method, const char 
 /* Sends an event to one session; params stolen (NULL = no params). */
 void hs__session_event(hs_cdp_session *s, const char *method, json_t *params);
 
+/* params' boolean member name: true only if present and true. */
+static inline bool hs__flag(const json_t *params, const char *name)
+{
+    return json_is_true(json_object_get(params, name));
+}
+
+/* heap_profiler.c: streams a heap snapshot to s as takeHeapSnapshot does
+ * (progress events if report, chunks), with the timeline's samples (may be
+ * NULL). 0 once every chunk is out; an error if the snapshot failed or the
+ * session went away. The caller replies. */
+struct hs_snap_samples;
+int hs__snapshot_stream(hs_cdp_session *s, bool report, const struct hs_snap_samples *samples);
+
+/* timeline.c: the allocation timeline. disable: stops it without a snapshot
+ * (HeapProfiler.disable); session_closed: a session that was receiving its
+ * events is gone (the timeline stops with the last one, unless it was started
+ * at load); autostart: HEAPSCOPE_TRACK, on the service thread as it starts. */
+void hs__timeline_disable(void);
+void hs__timeline_session_closed(hs_cdp_session *s);
+void hs__timeline_autostart(void);
+
 /* State every session has; the domains keep what is theirs here. */
 struct hs_cdp_session {
     hs_session *ws;
@@ -59,5 +80,6 @@ typedef struct hs_handler {
 } hs_handler;
 extern const hs_handler hs__heap_profiler_handlers[];
 extern const hs_handler hs__runtime_handlers[];
+extern const hs_handler hs__timeline_handlers[];
 
 #endif

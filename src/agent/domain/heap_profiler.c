@@ -32,6 +32,7 @@ static void hp_enable(hs_call *c, const json_t *params)
 static void hp_disable(hs_call *c, const json_t *params)
 {
     (void)params;
+    hs__timeline_disable();
     hs__profile_discard();
     if (hs__registry_on)
         hs__track_reset_ids();
@@ -51,11 +52,6 @@ static void hp_collect_garbage(hs_call *c, const json_t *params)
 /* ---- sampling (spec §2.6) ------------------------------------------------------ */
 
 #define NOT_STARTED "V8 sampling heap profiler was not started."
-
-static bool flag(const json_t *params, const char *name)
-{
-    return json_is_true(json_object_get(params, name));
-}
 
 static void hp_start_sampling(hs_call *c, const json_t *params)
 {
@@ -81,9 +77,9 @@ static void hp_start_sampling(hs_call *c, const json_t *params)
         double d = json_number_value(depth);
         p.depth = d < 0 ? 0 : d > HS_SAMPLE_MAX_DEPTH ? HS_SAMPLE_MAX_DEPTH : (int)d;
     }
-    if (flag(params, "includeObjectsCollectedByMajorGC"))
+    if (hs__flag(params, "includeObjectsCollectedByMajorGC"))
         p.flags |= HS_SAMPLE_KEEP_MAJOR;
-    if (flag(params, "includeObjectsCollectedByMinorGC"))
+    if (hs__flag(params, "includeObjectsCollectedByMinorGC"))
         p.flags |= HS_SAMPLE_KEEP_MINOR;
     /* Already running: success, and the running parameters stay (V8). */
     hs__profile_start(&p);
@@ -176,20 +172,13 @@ static bool wait_built(hs_cdp_session *s, struct hs_snap_job *job, bool report, 
     return last != UINT64_MAX;
 }
 
-static void hp_take_heap_snapshot(hs_call *c, const json_t *params)
+int hs__snapshot_stream(hs_cdp_session *s, bool report, const struct hs_snap_samples *samples)
 {
-    if (!hs__registry_on) {
-        hs__call_error_no_registry(c, "HeapProfiler.takeHeapSnapshot");
-        return;
-    }
-    hs_cdp_session *s = hs__call_session(c);
-    bool report = flag(params, "reportProgress");
     char *buf = malloc(CHUNK);
     struct hs_snap_job *job = NULL;
-    if (!buf || hs__snapshot_begin(&job) < 0) {
+    if (!buf || hs__snapshot_begin(&job, samples) < 0) {
         free(buf);
-        hs__call_error(c, -32000, "Failed to take heap snapshot");
-        return;
+        return HS_E_NOMEM;
     }
     int gone = 0;
     bool sent = wait_built(s, job, report, &gone);
@@ -229,7 +218,16 @@ static void hp_take_heap_snapshot(hs_call *c, const json_t *params)
                 (unsigned long long)st.blocks, (unsigned long long)st.leaked_blocks,
                 (unsigned long long)st.leaked_bytes, (unsigned long long)st.edges,
                 (double)st.pause_ns / 1e6, (double)st.wall_ns / 1e6, gone ? " (client gone)" : "");
-    if (rc == 0)
+    return rc;
+}
+
+static void hp_take_heap_snapshot(hs_call *c, const json_t *params)
+{
+    if (!hs__registry_on) {
+        hs__call_error_no_registry(c, "HeapProfiler.takeHeapSnapshot");
+        return;
+    }
+    if (hs__snapshot_stream(hs__call_session(c), hs__flag(params, "reportProgress"), NULL) == 0)
         hs__call_ok(c, NULL);
     else
         hs__call_error(c, -32000, "Failed to take heap snapshot");

@@ -298,6 +298,7 @@ static void *service_main(void *arg)
     hs__snapshot_register_agent_thread();
     /* Cancellation would leave a session's state half-updated. */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    hs__timeline_autostart();
     hs_server_run(svc.srv);
     /* Whatever ended the loop, nobody can release a waiting program now. */
     hs__service_release_wait();

@@ -1018,11 +1018,15 @@ static int write_json(struct g *g)
     if (t->nmap) {
         const uint32_t *fs = fstr.p;
         write_trace(g, &w, fs, fs + t->nfuncs);
-        hs__jw_lit(&w, "],\n\"samples\":[],\n\"locations\":[],\n\"strings\":[");
+        hs__jw_lit(&w, "],\n\"samples\":[");
     } else {
-        hs__jw_lit(&w, "],\n\"trace_function_infos\":[],\n\"trace_tree\":[],\n\"samples\":[],\n"
-                       "\"locations\":[],\n\"strings\":[");
+        hs__jw_lit(&w, "],\n\"trace_function_infos\":[],\n\"trace_tree\":[],\n\"samples\":[");
     }
+    /* The timeline's ticks: [µs since the first, last id] each. */
+    first = 1;
+    for (size_t i = 0; i + 1 < g->in->samples.n; i += 2)
+        rec(&w, &first, g->in->samples.v + i, 2);
+    hs__jw_lit(&w, "],\n\"locations\":[],\n\"strings\":[");
     hs__vec_free(&fstr);
     uint32_t ns = hs__strtab_count(&g->st);
     for (uint32_t i = 0; i < ns; i++) {

@@ -128,7 +128,8 @@ static void job_free(struct hs_snap_job *job)
 }
 
 /* Everything up to the fork. out_fd: where the child writes. */
-static int job_start(struct hs_snap_job **out, int read_fd, int out_fd)
+static int job_start(struct hs_snap_job **out, int read_fd, int out_fd,
+                     const struct hs_snap_samples *samples)
 {
     *out = NULL;
     if (!hs__registry_on)
@@ -139,6 +140,8 @@ static int job_start(struct hs_snap_job **out, int read_fd, int out_fd)
     job->t0 = now_ns();
     job->fd = read_fd;
     job->in.out_fd = out_fd;
+    if (samples)
+        job->in.samples = *samples;
     int rc = hs__roots_modules(&job->in.mods);
     if (rc == 0)
         rc = name_sites();
@@ -198,7 +201,7 @@ static int job_finish(struct hs_snap_job *job, int abort, struct hs_snap_stats *
 
 /* ---- streaming ----------------------------------------------------------- */
 
-int hs__snapshot_begin(struct hs_snap_job **job)
+int hs__snapshot_begin(struct hs_snap_job **job, const struct hs_snap_samples *samples)
 {
     pthread_mutex_lock(&snap_mu);
     int p[2];
@@ -207,7 +210,7 @@ int hs__snapshot_begin(struct hs_snap_job **job)
         pthread_mutex_unlock(&snap_mu);
         return e;
     }
-    int rc = job_start(job, p[0], p[1]);
+    int rc = job_start(job, p[0], p[1], samples);
     close(p[1]);
     if (rc < 0) {
         close(p[0]);
@@ -243,7 +246,7 @@ int hs__snapshot_end(struct hs_snap_job *job, int abort, struct hs_snap_stats *s
 static int write_to_fd(int fd, void *st)
 {
     struct hs_snap_job *job;
-    int rc = job_start(&job, fd, fd);
+    int rc = job_start(&job, fd, fd, NULL);
     if (rc == 0)
         rc = job_finish(job, 0, st);
     return rc;

@@ -24,10 +24,18 @@ struct hs_snap_stats {
  * -errno. st may be NULL. */
 int hs__snapshot_write_file(const char *path, struct hs_snap_stats *st);
 
+/* The allocation timeline's ticks for the snapshot's "samples": n numbers,
+ * pairs of (µs since the first tick, last id handed out). */
+struct hs_snap_samples {
+    const uint64_t *v;
+    size_t n;
+};
+
 /* Streaming, for the service thread: begin captures and forks; the child
- * writes the JSON into a pipe that hs__snapshot_fd reads. */
+ * writes the JSON into a pipe that hs__snapshot_fd reads. samples may be
+ * NULL (none); it must stay valid until the job ends. */
 struct hs_snap_job;
-int hs__snapshot_begin(struct hs_snap_job **job);
+int hs__snapshot_begin(struct hs_snap_job **job, const struct hs_snap_samples *samples);
 int hs__snapshot_fd(const struct hs_snap_job *job);
 /* Blocks scanned so far and in all; *built = 1 once the child has finished
  * the graph (all that remains is writing). */

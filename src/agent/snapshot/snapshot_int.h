@@ -152,6 +152,7 @@ struct hs_snap_in {
     const char *const *site_names; /* by site id; NULL: name it in the child */
     uint32_t nsite_names;
     struct hs_trace trace;
+    struct hs_snap_samples samples; /* the parent's, read in the child's copy */
     struct hs_capture *cap;
     int out_fd;
     /* Shared with the parent (MAP_SHARED): progress and the result. */

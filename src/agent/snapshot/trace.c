@@ -7,6 +7,11 @@
  * estimated allocations (V8's ScaleSample) and their bytes — and a table from
  * each sampled block's address to its node, which the child reads.
  *
+ * When every allocation is sampled (the allocation timeline's stacks, a
+ * one-byte interval) the counts are exact and, as V8's allocation tracker
+ * counts them, cover every allocation since the start, freed ones included:
+ * they come from the sampler's per-stack totals, not from the live samples.
+ *
  * Parent only (it allocates and symbolizes); the child reads the result.
  */
 #include <stdlib.h>
@@ -21,6 +26,8 @@
 struct build {
     struct hs_trace *t;
     uint64_t rate;
+    uint32_t *stack_node; /* by stack id: its node + 1, 0 = not placed yet */
+    uint32_t nstacks;
     int err;
 };
 
@@ -98,39 +105,69 @@ static int put_addr(struct hs_trace *t, uintptr_t addr, uint64_t size, uint32_t 
     return 0;
 }
 
-static int sample_cb(const struct hs_sample_view *v, void *arg)
+/* The node of a stack's path of functions, outermost first; 0 for no stack
+ * (or out of memory: b->err). */
+static uint32_t stack_node(struct build *b, uint32_t stack)
 {
-    if (!v->live)
-        return 0; /* a freed block's kept sample: no block to attach it to */
-    uintptr_t addr = v->addr;
-    uint64_t size = v->size;
-    uint32_t stack = v->stack;
-    struct build *b = arg;
+    if (!stack)
+        return 0;
+    if (stack <= b->nstacks && b->stack_node[stack - 1])
+        return b->stack_node[stack - 1] - 1;
     struct hs_trace *t = b->t;
     const uintptr_t *pcs = NULL;
-    int n = stack ? hs__sampler_stack(stack, &pcs) : 0;
+    int n = hs__sampler_stack(stack, &pcs);
     uint32_t node = 0;
-    for (int i = n - 1; i >= 0; i--) { /* outermost first */
+    for (int i = n - 1; i >= 0; i--) {
         hs_sym sym;
         hs__sym_resolve(pcs[i], &sym);
         uint32_t f = func_index(t, &sym);
         uint32_t c = f ? node_child(t, node, f) : 0;
         if (!c) {
             b->err = HS_E_NOMEM;
-            return 1;
+            return 0;
         }
         node = c;
     }
+    if (stack <= b->nstacks)
+        b->stack_node[stack - 1] = node + 1;
+    return node;
+}
+
+static int sample_cb(const struct hs_sample_view *v, void *arg)
+{
+    if (!v->live)
+        return 0; /* a freed block's kept sample: no block to attach it to */
+    struct build *b = arg;
+    struct hs_trace *t = b->t;
+    uint32_t node = stack_node(b, v->stack);
+    if (b->err)
+        return 1;
     if (!node)
         return 0; /* no stack: nothing to attach */
-    uint64_t count = hs__profile_scale(size, 1, b->rate);
-    t->nodes[node].count += count;
-    t->nodes[node].size += count * size;
-    if (put_addr(t, addr, size, node) < 0) {
+    if (b->rate > 1) {
+        uint64_t count = hs__profile_scale(v->size, 1, b->rate);
+        t->nodes[node].count += count;
+        t->nodes[node].size += count * v->size;
+    }
+    if (put_addr(t, v->addr, v->size, node) < 0) {
         b->err = HS_E_NOMEM;
         return 1;
     }
     return 0;
+}
+
+/* Exact counts: every stack's totals, freed blocks included. */
+static void add_totals(struct build *b)
+{
+    for (uint32_t id = 1; id <= b->nstacks && !b->err; id++) {
+        uint64_t allocs, bytes;
+        hs__sampler_stack_totals(id, &allocs, &bytes);
+        uint32_t node = stack_node(b, id);
+        if (node) {
+            b->t->nodes[node].count += allocs;
+            b->t->nodes[node].size += bytes;
+        }
+    }
 }
 
 int hs__trace_prepare(struct hs_trace *t)
@@ -150,8 +187,15 @@ int hs__trace_prepare(struct hs_trace *t)
     t->funcs[0] = (struct hs_trace_func){.name = "(root)", .script = ""};
     t->nfuncs = 1;
     t->nnodes = 1; /* node 0 is the root, id 1 on the wire */
-    struct build b = {.t = t, .rate = p.interval};
-    hs__sampler_foreach(sample_cb, &b);
+    struct build b = {.t = t, .rate = p.interval, .nstacks = hs__sampler_stack_count()};
+    b.stack_node = calloc(b.nstacks ? b.nstacks : 1, sizeof(*b.stack_node));
+    if (!b.stack_node)
+        b.err = HS_E_NOMEM;
+    if (!b.err && b.rate <= 1)
+        add_totals(&b);
+    if (!b.err)
+        hs__sampler_foreach(sample_cb, &b);
+    free(b.stack_node);
     if (b.err) {
         hs__trace_free(t);
         return b.err;

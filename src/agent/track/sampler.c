@@ -106,6 +106,7 @@ struct stack_rec {
     uint32_t hash;
     uint32_t depth;
     uint32_t pad;
+    uint64_t allocs, bytes; /* samples taken with this stack, and their sizes */
     uintptr_t pcs[];
 };
 
@@ -187,10 +188,14 @@ static uint32_t intern_locked(const uintptr_t *pcs, int n)
     return stack_count;
 }
 
-static uint32_t intern(const uintptr_t *pcs, int n)
+static uint32_t intern(const uintptr_t *pcs, int n, uint64_t size)
 {
     hs__lock(&stack_lock);
     uint32_t id = intern_locked(pcs, n);
+    if (id) {
+        stack_index[id - 1]->allocs++;
+        stack_index[id - 1]->bytes += size;
+    }
     hs__unlock(&stack_lock);
     return id;
 }
@@ -221,6 +226,25 @@ int hs__sampler_stack(uint32_t id, const uintptr_t **pcs)
     }
     hs__unlock(&stack_lock);
     return n;
+}
+
+uint32_t hs__sampler_stack_count(void)
+{
+    hs__lock(&stack_lock);
+    uint32_t n = stack_count;
+    hs__unlock(&stack_lock);
+    return n;
+}
+
+void hs__sampler_stack_totals(uint32_t id, uint64_t *allocs, uint64_t *bytes)
+{
+    *allocs = *bytes = 0;
+    hs__lock(&stack_lock);
+    if (id >= 1 && id <= stack_count) {
+        *allocs = stack_index[id - 1]->allocs;
+        *bytes = stack_index[id - 1]->bytes;
+    }
+    hs__unlock(&stack_lock);
 }
 
 /* ---- the sample table ----------------------------------------------------------------- */
@@ -490,7 +514,7 @@ static void take_sample(uintptr_t addr, uint64_t size, uintptr_t ra, uintptr_t s
         .size = size,
         .ordinal = atomic_fetch_add_explicit(&S.ordinal, 1, memory_order_relaxed) + 1,
         .born_ns = now_ns(),
-        .stack = n > 0 ? intern(pcs, n) : 0,
+        .stack = n > 0 ? intern(pcs, n, size) : 0,
         .epoch = ep,
     };
     (void)insert_sample(&s);
@@ -516,6 +540,12 @@ void hs__sample_alloc_slow(uintptr_t addr, uint64_t size, uintptr_t ra, uintptr_
      * fresh gap from the end of it. */
     hs__tls_countdown = draw_gap();
     take_sample(addr, size, ra, sp, ep);
+}
+
+void hs__sample_catch_up(void)
+{
+    if (tls_epoch != atomic_load_explicit(&S.epoch, memory_order_relaxed))
+        hs__tls_countdown = -1;
 }
 
 /* ---- control (service thread, or at load and exit) ------------------------------------ */

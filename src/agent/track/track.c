@@ -97,8 +97,10 @@ static int record(uintptr_t addr, uint64_t size, uint32_t id, uint32_t site)
 {
     hs_block stale = {0, 0, 0, 0};
     int rc = hs__registry_insert(addr, size, id, site, &stale);
-    if (HS_UNLIKELY(stale.id != 0)) /* gone, even if the insert then failed */
+    if (HS_UNLIKELY(stale.id != 0)) { /* gone, even if the insert then failed */
         live_delta(-(int64_t)stale.size);
+        hs__timeline_free(stale.id, stale.size);
+    }
     return rc;
 }
 
@@ -106,11 +108,14 @@ void hs__track_alloc(void *p, size_t size, uintptr_t ra, uintptr_t sp)
 {
     if (HS_LIKELY(hs__registry_on)) {
         uint32_t site = hs__site_resolve(ra, sp);
-        if (HS_UNLIKELY(record((uintptr_t)p, size, new_id(), site) < 0))
+        uint32_t id = new_id();
+        if (HS_UNLIKELY(record((uintptr_t)p, size, id, site) < 0)) {
             /* Out of memory for the registry: the block goes unrecorded. */
             atomic_fetch_add_explicit(&hs__counters.unrecorded, 1, memory_order_relaxed);
-        else
+        } else {
             live_delta((int64_t)size);
+            hs__timeline_alloc(id, size);
+        }
     }
     hs__sample_alloc((uintptr_t)p, size, ra, sp);
 }
@@ -118,8 +123,10 @@ void hs__track_alloc(void *p, size_t size, uintptr_t ra, uintptr_t sp)
 void hs__track_free(void *p)
 {
     hs_block b;
-    if (HS_LIKELY(hs__registry_on) && hs__registry_remove((uintptr_t)p, &b))
+    if (HS_LIKELY(hs__registry_on) && hs__registry_remove((uintptr_t)p, &b)) {
         live_delta(-(int64_t)b.size);
+        hs__timeline_free(b.id, b.size);
+    }
     if (hs__sample_maybe((uintptr_t)p))
         hs__sample_free_slow((uintptr_t)p);
 }
@@ -145,8 +152,10 @@ void hs__track_realloc_end(const struct hs_realloc_ctx *c, void *q, size_t size,
     if (c->had_sample)
         hs__sampler_retire(&c->sample);
     if (freed) { /* realloc(p, 0) released p */
-        if (c->had_block)
+        if (c->had_block) {
             live_delta(-(int64_t)c->old.size);
+            hs__timeline_free(c->old.id, c->old.size);
+        }
         return;
     }
     if (!c->had_block) { /* realloc(NULL, n), a block we never saw, or no registry */
@@ -154,9 +163,12 @@ void hs__track_realloc_end(const struct hs_realloc_ctx *c, void *q, size_t size,
         return;
     }
     /* Same object, same id and site, wherever it now lives. */
-    if (HS_UNLIKELY(record((uintptr_t)q, size, c->old.id, c->old.site) < 0))
+    if (HS_UNLIKELY(record((uintptr_t)q, size, c->old.id, c->old.site) < 0)) {
         live_delta(-(int64_t)c->old.size);
-    else
+        hs__timeline_free(c->old.id, c->old.size);
+    } else {
         live_delta((int64_t)size - (int64_t)c->old.size);
+        hs__timeline_resize(c->old.id, (int64_t)size - (int64_t)c->old.size);
+    }
     hs__sample_alloc((uintptr_t)q, size, ra, sp);
 }

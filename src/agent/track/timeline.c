@@ -1,0 +1,174 @@
+/*
+ * timeline.c — the allocation timeline's fragments (docs/design/timeline.md):
+ * live blocks and bytes per id range, kept on the allocation and free paths
+ * so that a tick never walks the heap.
+ *
+ * Ids grow in allocation order, so a fragment is an id range: fragment k holds
+ * the blocks with end(k-1) <= id < end(k), end(k) being the next id when tick
+ * k closed it (the open fragment has end 0). An allocation adds to the
+ * fragment of its id (the open one, unless a tick closed it meanwhile); a free
+ * or a resize finds the fragment of the block's id by binary search over the
+ * ends (a few thousand: 20 per second of recording) and subtracts there. Both
+ * are atomic adds on the fragment's own cache line; nothing is locked.
+ * Fragment 0 also holds every block alive at the start, counted by one walk.
+ *
+ * Storage: chunks of fragments under a fixed directory, allocated by the
+ * controlling thread before a fragment is opened in them and never freed (a
+ * thread may still be adding to one as tracking stops; a later start zeroes
+ * and reuses them).
+ */
+#include <string.h>
+
+#include "../agent_int.h"
+#include "heapscope/hs_err.h"
+
+#define CHUNK_LOG2 12
+#define CHUNK (1u << CHUNK_LOG2)
+#define DIR_SIZE 1024 /* 4 M fragments: 58 hours at 20 ticks a second */
+
+struct frag {
+    _Atomic uint32_t end; /* first id past the fragment; 0 while open */
+    _Atomic int64_t count;
+    _Atomic int64_t bytes;
+} __attribute__((aligned(64)));
+
+_Atomic int hs__timeline_on;
+static struct frag *_Atomic dir[DIR_SIZE];
+static _Atomic uint32_t cur;  /* the open fragment */
+static uint32_t max_used = 0; /* fragments touched since the process began */
+
+static inline struct frag *frag_at(uint32_t k)
+{
+    return &atomic_load_explicit(&dir[k >> CHUNK_LOG2], memory_order_acquire)[k & (CHUNK - 1)];
+}
+
+/* The fragment of a live block's id: the first closed one whose end is past
+ * it, else the open one (or a later one, if ticks closed fragments since the
+ * caller's id was handed out). */
+static uint32_t frag_of(uint32_t id)
+{
+    uint32_t c = atomic_load_explicit(&cur, memory_order_acquire);
+    if (c == 0 || id >= atomic_load_explicit(&frag_at(c - 1)->end, memory_order_relaxed)) {
+        uint32_t e;
+        while ((e = atomic_load_explicit(&frag_at(c)->end, memory_order_acquire)) != 0 && id >= e)
+            c++;
+        return c;
+    }
+    uint32_t lo = 0, hi = c - 1; /* the answer is in [lo, hi] */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (id < atomic_load_explicit(&frag_at(mid)->end, memory_order_relaxed))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+static inline void add(uint32_t k, int64_t n, int64_t bytes)
+{
+    struct frag *f = frag_at(k);
+    if (n)
+        atomic_fetch_add_explicit(&f->count, n, memory_order_relaxed);
+    if (bytes)
+        atomic_fetch_add_explicit(&f->bytes, bytes, memory_order_relaxed);
+}
+
+void hs__timeline_alloc_slow(uint32_t id, uint64_t size)
+{
+    add(frag_of(id), 1, (int64_t)size);
+    /* With stacks, this very allocation is sampled (hs__track_alloc samples
+     * after counting it). */
+    hs__sample_catch_up();
+}
+
+void hs__timeline_free_slow(uint32_t id, uint64_t size)
+{
+    add(frag_of(id), -1, -(int64_t)size);
+}
+
+void hs__timeline_resize_slow(uint32_t id, int64_t delta)
+{
+    add(frag_of(id), 0, delta);
+}
+
+/* ---- control: one thread at a time (the service thread, or load) ------------ */
+
+/* Makes sure fragment k has storage (and zeroes it the first time it is used
+ * in this process's life, or again after a restart). */
+static int ensure(uint32_t k)
+{
+    uint32_t d = k >> CHUNK_LOG2;
+    if (d >= DIR_SIZE)
+        return HS_E_NOMEM;
+    if (!atomic_load_explicit(&dir[d], memory_order_relaxed)) {
+        struct frag *c = hs__imem_alloc(CHUNK * sizeof(struct frag));
+        if (!c)
+            return HS_E_NOMEM;
+        atomic_store_explicit(&dir[d], c, memory_order_release);
+    }
+    return 0;
+}
+
+static int count_block(const hs_block *b, void *arg)
+{
+    (void)arg;
+    add(0, 1, (int64_t)b->size);
+    return 0;
+}
+
+int hs__timeline_start(void)
+{
+    if (atomic_load(&hs__timeline_on))
+        hs__timeline_stop();
+    if (ensure(0) < 0 || ensure(1) < 0)
+        return HS_E_NOMEM;
+    for (uint32_t k = 0; k <= max_used + 1 && k < DIR_SIZE * CHUNK; k++) {
+        if (!atomic_load_explicit(&dir[k >> CHUNK_LOG2], memory_order_relaxed))
+            break;
+        struct frag *f = frag_at(k);
+        atomic_store_explicit(&f->end, 0, memory_order_relaxed);
+        atomic_store_explicit(&f->count, 0, memory_order_relaxed);
+        atomic_store_explicit(&f->bytes, 0, memory_order_relaxed);
+    }
+    atomic_store_explicit(&cur, 0, memory_order_release);
+    /* Frozen: no block is added or removed while fragment 0 is counted and
+     * the hooks start counting. Only an allocation between its id and its
+     * insertion as this happens can be missed (at most one per thread). */
+    hs__registry_freeze();
+    atomic_store_explicit(&hs__timeline_on, 1, memory_order_seq_cst);
+    hs__registry_foreach(count_block, NULL, 1);
+    hs__registry_thaw();
+    return 0;
+}
+
+int hs__timeline_close(uint32_t *closed, uint32_t *end)
+{
+    uint32_t k = atomic_load_explicit(&cur, memory_order_relaxed);
+    /* The next fragment's storage exists before anyone can be sent there. */
+    if (ensure(k + 2) < 0)
+        return HS_E_NOMEM;
+    uint64_t seq = atomic_load_explicit(&hs__counters.seq, memory_order_relaxed);
+    uint32_t e = (uint32_t)(HS_FIRST_OBJECT_ID + 2 * seq);
+    if (e == 0) /* wrapped exactly to 0: 0 means open */
+        e = 1;
+    atomic_store_explicit(&frag_at(k)->end, e, memory_order_release);
+    atomic_store_explicit(&cur, k + 1, memory_order_release);
+    if (k + 1 > max_used)
+        max_used = k + 1;
+    *closed = k;
+    *end = e;
+    return 0;
+}
+
+void hs__timeline_read(uint32_t k, int64_t *count, int64_t *bytes)
+{
+    struct frag *f = frag_at(k);
+    *count = atomic_load_explicit(&f->count, memory_order_relaxed);
+    *bytes = atomic_load_explicit(&f->bytes, memory_order_relaxed);
+}
+
+void hs__timeline_stop(void)
+{
+    atomic_store_explicit(&hs__timeline_on, 0, memory_order_seq_cst);
+}
