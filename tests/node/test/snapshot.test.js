@@ -14,24 +14,21 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const CDP = require('chrome-remote-interface');
-const memlab = require('@memlab/core');
 const config = require('../lib/config');
 const { startTarget, withTimeout } = require('../lib/target');
+const { streamSnapshot, chunksOf, parseSnapshot, siteFunction, blocksOf, memlabName, memlabLoad, traceNodes } = require('../lib/heapsnapshot');
 
 const KNOWN = config.require(
   path.resolve(process.env.HS_KNOWN_HEAP || path.join(config.repo, 'build', 'bin', 'hs-known-heap')),
   'hs-known-heap (HS_KNOWN_HEAP)'
 );
 const CHUNK = 1048576; // current V8's chunk size, the agent's (spec §2.2)
-const SNAPSHOT_MS = 60000;
 const LEAKED_GROUP = '(leaked: unreachable from any root)';
 // The children vectors' buffers come from operator new called by libstdc++'s
 // allocator template, instantiated in known_heap_tree.cpp: that frame is the
 // site (operator new is a wrapper).
 const VECTOR_SITE = 'std::__new_allocator<cxx::TreeNode*>::allocate';
 
-memlab.config.muteConsole = true;
-memlab.config.errorHandling = memlab.ErrorHandling.Throw;
 
 /* ---------- talking to the agent ---------- */
 
@@ -43,101 +40,7 @@ async function connect(tg) {
   return client;
 }
 
-/*
- * takeHeapSnapshot, with every progress event, chunk and the reply recorded
- * in the order they arrive (the callback form of client.send runs as the reply
- * is read, so its place in the log is exact), then a second command as a
- * fence: anything the agent sent after the reply arrives before its answer.
- */
-function takeSnapshot(client, params) {
-  const log = [];
-  const onChunk = (p) => log.push({ kind: 'chunk', chunk: p.chunk });
-  const onProgress = (p) => log.push({ kind: 'progress', p });
-  client.on('HeapProfiler.addHeapSnapshotChunk', onChunk);
-  client.on('HeapProfiler.reportHeapSnapshotProgress', onProgress);
-  const done = new Promise((resolve, reject) => {
-    client.send('HeapProfiler.takeHeapSnapshot', params, (isError, result) => {
-      log.push({ kind: 'reply', isError, result });
-      client.send('Runtime.getHeapUsage', {}, () => {
-        client.removeListener('HeapProfiler.addHeapSnapshotChunk', onChunk);
-        client.removeListener('HeapProfiler.reportHeapSnapshotProgress', onProgress);
-        if (isError) reject(Object.assign(new Error(`takeHeapSnapshot: ${JSON.stringify(result)}`), { response: result, log }));
-        else resolve(log);
-      });
-    });
-  });
-  return withTimeout(done, SNAPSHOT_MS, 'the snapshot');
-}
-
-const chunksOf = (log) => log.filter((e) => e.kind === 'chunk').map((e) => e.chunk);
-
-/* ---------- reading a .heapsnapshot ---------- */
-
-/*
- * The whole graph as objects: nodes with their outgoing edges (in file order)
- * and incoming ones. Checks the framing invariants every reader relies on
- * (spec §4.1, §4.3) on the way.
- */
-function parseSnapshot(text) {
-  const s = JSON.parse(text);
-  const meta = s.snapshot.meta;
-  const NF = meta.node_fields.length;
-  const EF = meta.edge_fields.length;
-  const nf = (name) => meta.node_fields.indexOf(name);
-  const ef = (name) => meta.edge_fields.indexOf(name);
-  const [fType, fName, fId, fSelf, fCount, fDet] = ['type', 'name', 'id', 'self_size', 'edge_count', 'detachedness'].map(nf);
-  const [eType, eName, eTo] = ['type', 'name_or_index', 'to_node'].map(ef);
-  const nodeTypes = meta.node_types[0];
-  const edgeTypes = meta.edge_types[0];
-  assert.equal(s.nodes.length, NF * s.snapshot.node_count, 'nodes array length');
-  assert.equal(s.edges.length, EF * s.snapshot.edge_count, 'edges array length');
-  const nodes = [];
-  for (let i = 0; i < s.snapshot.node_count; i++) {
-    const b = i * NF;
-    nodes.push({
-      index: i,
-      type: nodeTypes[s.nodes[b + fType]],
-      name: s.strings[s.nodes[b + fName]],
-      id: s.nodes[b + fId],
-      self: s.nodes[b + fSelf],
-      det: fDet >= 0 ? s.nodes[b + fDet] : undefined,
-      edgeCount: s.nodes[b + fCount],
-      edges: [],
-      retainers: [],
-    });
-  }
-  let e = 0;
-  for (const n of nodes) {
-    for (let k = 0; k < n.edgeCount; k++, e++) {
-      const b = e * EF;
-      const type = edgeTypes[s.edges[b + eType]];
-      const raw = s.edges[b + eName];
-      const to = s.edges[b + eTo];
-      assert.equal(to % NF, 0, `edge ${e}: to_node ${to} not a multiple of ${NF}`);
-      assert.ok(to / NF < nodes.length, `edge ${e}: to_node ${to} past the last node`);
-      const edge = { type, name: type === 'element' || type === 'hidden' ? raw : s.strings[raw], from: n, to: nodes[to / NF] };
-      n.edges.push(edge);
-      edge.to.retainers.push(edge);
-    }
-  }
-  assert.equal(e, s.snapshot.edge_count, 'the nodes\' edge_count add up to edge_count');
-  return { raw: s, meta, nodes, byName: (name) => nodes.filter((n) => n.name === name) };
-}
-
-/* "function file:LINE" → function; a name without a file:line stays whole. */
-function siteFunction(name) {
-  const m = /^(.*) (\S+):(\d+)$/.exec(name);
-  return m ? m[1] : name;
-}
-
-/* Blocks allocated by fn: the site's function is fn, or fn(args) for C++. */
-function blocksOf(snap, fn) {
-  return snap.nodes.filter((n) => {
-    if (n.type !== 'native') return false;
-    const f = siteFunction(n.name);
-    return f === fn || f.startsWith(`${fn}(`);
-  });
-}
+const takeSnapshot = (client, params) => streamSnapshot(client, 'HeapProfiler.takeHeapSnapshot', params);
 
 const sum = (arr, f = (x) => x) => arr.reduce((a, x) => a + f(x), 0);
 const edgeTo = (from, name) => from.edges.filter((e) => e.name === name);
@@ -221,18 +124,6 @@ function retainedSizes(nodes) {
   for (const v of order) if (v !== 0) ret[idom[v]] += ret[v];
   return ret;
 }
-
-/* memlab, like DevTools, names a detached native node "Detached <name>". */
-const memlabName = (n) => (n.type === 'native' && n.det === 2 ? `Detached ${n.name}` : n.name);
-
-/* memlab's parser, then its dominator tree and retained sizes (TraceFinder). */
-async function memlabLoad(file) {
-  const heap = await memlab.utils.getSnapshotFromFile(file, { buildNodeIdIndex: true });
-  new memlab.TraceFinder().calculateAllNodesRetainedSizes(heap);
-  return heap;
-}
-
-/* ---------- the program ---------- */
 
 async function startKnown(t, env = {}) {
   const tg = await startTarget(t, { program: KNOWN, env });
@@ -685,17 +576,7 @@ test('while sampling, sampled blocks carry their allocation stack (trace_functio
   assert.equal(s.trace_function_infos.length, 6 * T);
   assert.deepEqual(s.trace_function_infos.slice(0, 6), [0, s.strings.indexOf('(root)'), s.strings.indexOf(''), 0, 0, 0]);
   for (let e = 0; e < s.edges.length; e += 3) assert.equal(s.edges[e + 2] % NF, 0, 'to_node counts 7 fields');
-  // The trace tree: [id, function_info_index, count, size, [children...]] from the root (id 1).
-  const byId = new Map();
-  const walk = (a, off, path) => {
-    const [id, fi, count, size, kids] = a.slice(off, off + 5);
-    assert.ok(fi < T, `function index ${fi}`);
-    const fname = s.strings[s.trace_function_infos[fi * 6 + 1]];
-    const here = [...path, fname];
-    byId.set(id, { count, size, path: here });
-    for (let k = 0; k < kids.length; k += 5) walk(kids, k, here);
-  };
-  walk(s.trace_tree, 0, []);
+  const byId = traceNodes(s);
   assert.equal(byId.get(1).path[0], '(root)');
   // Every block of "more" (allocated while sampling) has a trace node whose
   // innermost function is its site's; blocks made before sampling have none.
