@@ -4,6 +4,8 @@
  * command on stdin is answered by one line on stdout once it is done, so the
  * test knows which ticks a phase falls between without sleeping:
  *
+ * The first line is "start <pid>" (tests/node/lib/target.js expects it).
+ *
  *   ping            → "pong"              (stdio's own buffers exist from then on)
  *   keep N S        → "kept N"            burst_keep: N blocks of S bytes, kept
  *   drop N          → "dropped N"         frees the first N kept blocks
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_KEPT (1 << 20)
 
@@ -58,8 +61,10 @@ void burst_free(size_t n, size_t size)
             abort();
         touch(tmp[i], size);
     }
-    for (size_t i = 0; i < n && i < MAX_KEPT; i++)
+    for (size_t i = 0; i < n && i < MAX_KEPT; i++) {
         free(tmp[i]);
+        tmp[i] = NULL; /* no stale pointer to memory later blocks reuse */
+    }
 }
 
 void trickle_leak(size_t n, size_t size)
@@ -100,6 +105,8 @@ static size_t grow(void)
 int main(void)
 {
     char line[256];
+    printf("start %ld\n", (long)getpid());
+    fflush(stdout);
     while (fgets(line, sizeof(line), stdin)) {
         char cmd[32];
         unsigned long n = 0, size = 0;
