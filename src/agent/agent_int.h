@@ -245,16 +245,16 @@ void hs__sample_thread_exit(void);
 
 /* While tracking (HeapProfiler.startTrackingHeapObjects), live blocks and
  * bytes per fragment, an id range closed by each tick. The hooks call these
- * with the block's id once it is recorded or removed: one relaxed load when
- * tracking is off. */
+ * once a block is recorded (with the fragment its id came with) or removed
+ * or resized (with its id): one relaxed load when tracking is off. */
 extern _Atomic int hs__timeline_on;
-void hs__timeline_alloc_slow(uint32_t id, uint64_t size);
+void hs__timeline_alloc_slow(uint32_t frag, uint64_t size);
 void hs__timeline_free_slow(uint32_t id, uint64_t size);
 void hs__timeline_resize_slow(uint32_t id, int64_t delta);
-static inline void hs__timeline_alloc(uint32_t id, uint64_t size)
+static inline void hs__timeline_alloc(uint32_t frag, uint64_t size)
 {
     if (HS_UNLIKELY(atomic_load_explicit(&hs__timeline_on, memory_order_relaxed)))
-        hs__timeline_alloc_slow(id, size);
+        hs__timeline_alloc_slow(frag, size);
 }
 static inline void hs__timeline_free(uint32_t id, uint64_t size)
 {
@@ -283,7 +283,8 @@ void hs__timeline_stop(void);
  * peak_bytes is exact to within that much per thread. Exact live counts come
  * from the registry itself (hs__registry_totals). */
 struct hs_counters {
-    _Atomic uint64_t seq;        /* ids handed out; id = first + 2 * seq */
+    _Atomic uint64_t seq;        /* ids handed out (low HS_SEQ_BITS): id = first + 2 * seq;
+                                  * above them, the timeline's open fragment */
     _Atomic uint64_t unrecorded; /* ids whose block could not be recorded */
     _Atomic int64_t live_bytes;  /* folded-in per-thread deltas */
     _Atomic uint64_t peak_bytes;
@@ -291,6 +292,11 @@ struct hs_counters {
 } __attribute__((aligned(64)));
 extern struct hs_counters hs__counters;
 #define HS_FLUSH_BYTES (64 * 1024)
+/* hs__counters.seq holds two counters, so that one atomic add gives an
+ * allocation both its id and its timeline fragment, and a tick's one atomic
+ * add closes a fragment at an exact id (track/timeline.c). */
+#define HS_SEQ_BITS 40
+#define HS_SEQ_MASK ((1ull << HS_SEQ_BITS) - 1)
 
 /* First object id handed to a block; ids below it are reserved for the
  * snapshot's synthetic nodes (root 1, "(GC roots)" 3, subroots 5, 7, ...). */

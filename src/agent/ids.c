@@ -90,7 +90,8 @@ uint64_t hs__track_reset_ids(void)
             hs__registry_foreach(collect_id, &l, 1);
             qsort(l.ids, l.n, sizeof(uint32_t), cmp_u32);
             hs__registry_remap_ids(rank_id, &l);
-            uint64_t old = atomic_exchange_explicit(&hs__counters.seq, l.n, memory_order_relaxed);
+            uint64_t old = atomic_exchange_explicit(&hs__counters.seq, l.n, memory_order_relaxed) &
+                           HS_SEQ_MASK;
             atomic_fetch_add_explicit(&hs__counters.seq_before_reset, old - l.n,
                                       memory_order_relaxed);
             hs__registry_thaw();

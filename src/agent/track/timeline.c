@@ -4,13 +4,18 @@
  * so that a tick never walks the heap.
  *
  * Ids grow in allocation order, so a fragment is an id range: fragment k holds
- * the blocks with end(k-1) <= id < end(k), end(k) being the next id when tick
- * k closed it (the open fragment has end 0). An allocation adds to the
- * fragment of its id (the open one, unless a tick closed it meanwhile); a free
- * or a resize finds the fragment of the block's id by binary search over the
- * ends (a few thousand: 20 per second of recording) and subtracts there. Both
- * are atomic adds on the fragment's own cache line; nothing is locked.
- * Fragment 0 also holds every block alive at the start, counted by one walk.
+ * the blocks with end(k-1) <= id < end(k). The open fragment's index lives in
+ * the high bits of the id counter (hs__counters.seq): the one atomic add that
+ * gives an allocation its id also gives its fragment, and a tick closes the
+ * fragment with one atomic add on the same word, whose result is the exact
+ * end. An allocation adds to its fragment; a free or a resize finds the
+ * fragment of the block's id by binary search over the ends (20 a second of
+ * recording) and adds there. Atomic adds on the fragment's own cache line;
+ * nothing is locked. Fragment 0 also holds every block alive at the start,
+ * counted by one walk.
+ *
+ * Only the newest end can be unpublished when a thread looks (the tick stores
+ * it just after its add): a free that needs it waits on it, with a futex.
  *
  * Storage: chunks of fragments under a fixed directory, allocated by the
  * controlling thread before a fragment is opened in them and never freed (a
@@ -18,9 +23,11 @@
  * and reuses them).
  */
 #include <string.h>
+#include <time.h>
 
 #include "../agent_int.h"
 #include "heapscope/hs_err.h"
+#include "lock.h"
 
 #define CHUNK_LOG2 12
 #define CHUNK (1u << CHUNK_LOG2)
@@ -34,7 +41,6 @@ struct frag {
 
 _Atomic int hs__timeline_on;
 static struct frag *_Atomic dir[DIR_SIZE];
-static _Atomic uint32_t cur;  /* the open fragment */
 static uint32_t max_used = 0; /* fragments touched since the process began */
 
 static inline struct frag *frag_at(uint32_t k)
@@ -42,18 +48,37 @@ static inline struct frag *frag_at(uint32_t k)
     return &atomic_load_explicit(&dir[k >> CHUNK_LOG2], memory_order_acquire)[k & (CHUNK - 1)];
 }
 
+/* The end of closed fragment k, waiting for the tick that is publishing it.
+ * UINT32_MAX if the timeline stopped meanwhile (a restart zeroes the ends:
+ * nothing would publish this one). */
+static uint32_t end_of(uint32_t k)
+{
+    _Atomic uint32_t *e = &frag_at(k)->end;
+    uint32_t v;
+    for (unsigned n = 0; (v = atomic_load_explicit(e, memory_order_acquire)) == 0; n++) {
+        if (n < 100) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            continue;
+        }
+        if ((atomic_load_explicit(&hs__counters.seq, memory_order_acquire) >> HS_SEQ_BITS) <= k)
+            return UINT32_MAX;
+        struct timespec ms = {0, 1000000};
+        syscall(SYS_futex, (uint32_t *)e, FUTEX_WAIT_PRIVATE, 0, &ms, NULL, 0);
+    }
+    return v;
+}
+
 /* The fragment of a live block's id: the first closed one whose end is past
- * it, else the open one (or a later one, if ticks closed fragments since the
- * caller's id was handed out). */
+ * it, else the open one. The block was allocated before this call, so the
+ * counter read here is at least as new as the one its id came from. */
 static uint32_t frag_of(uint32_t id)
 {
-    uint32_t c = atomic_load_explicit(&cur, memory_order_acquire);
-    if (c == 0 || id >= atomic_load_explicit(&frag_at(c - 1)->end, memory_order_relaxed)) {
-        uint32_t e;
-        while ((e = atomic_load_explicit(&frag_at(c)->end, memory_order_acquire)) != 0 && id >= e)
-            c++;
+    uint32_t c =
+        (uint32_t)(atomic_load_explicit(&hs__counters.seq, memory_order_acquire) >> HS_SEQ_BITS);
+    if (c == 0 || id >= end_of(c - 1))
         return c;
-    }
     uint32_t lo = 0, hi = c - 1; /* the answer is in [lo, hi] */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -74,9 +99,9 @@ static inline void add(uint32_t k, int64_t n, int64_t bytes)
         atomic_fetch_add_explicit(&f->bytes, bytes, memory_order_relaxed);
 }
 
-void hs__timeline_alloc_slow(uint32_t id, uint64_t size)
+void hs__timeline_alloc_slow(uint32_t frag, uint64_t size)
 {
-    add(frag_of(id), 1, (int64_t)size);
+    add(frag, 1, (int64_t)size);
     /* With stacks, this very allocation is sampled (hs__track_alloc samples
      * after counting it). */
     hs__sample_catch_up();
@@ -131,11 +156,11 @@ int hs__timeline_start(void)
         atomic_store_explicit(&f->count, 0, memory_order_relaxed);
         atomic_store_explicit(&f->bytes, 0, memory_order_relaxed);
     }
-    atomic_store_explicit(&cur, 0, memory_order_release);
     /* Frozen: no block is added or removed while fragment 0 is counted and
      * the hooks start counting. Only an allocation between its id and its
      * insertion as this happens can be missed (at most one per thread). */
     hs__registry_freeze();
+    atomic_fetch_and_explicit(&hs__counters.seq, HS_SEQ_MASK, memory_order_seq_cst);
     atomic_store_explicit(&hs__timeline_on, 1, memory_order_seq_cst);
     hs__registry_foreach(count_block, NULL, 1);
     hs__registry_thaw();
@@ -144,16 +169,19 @@ int hs__timeline_start(void)
 
 int hs__timeline_close(uint32_t *closed, uint32_t *end)
 {
-    uint32_t k = atomic_load_explicit(&cur, memory_order_relaxed);
+    uint32_t k =
+        (uint32_t)(atomic_load_explicit(&hs__counters.seq, memory_order_relaxed) >> HS_SEQ_BITS);
     /* The next fragment's storage exists before anyone can be sent there. */
     if (ensure(k + 2) < 0)
         return HS_E_NOMEM;
-    uint64_t seq = atomic_load_explicit(&hs__counters.seq, memory_order_relaxed);
-    uint32_t e = (uint32_t)(HS_FIRST_OBJECT_ID + 2 * seq);
-    if (e == 0) /* wrapped exactly to 0: 0 means open */
+    uint64_t w =
+        atomic_fetch_add_explicit(&hs__counters.seq, 1ull << HS_SEQ_BITS, memory_order_seq_cst);
+    uint32_t e = (uint32_t)(HS_FIRST_OBJECT_ID + 2 * (w & HS_SEQ_MASK));
+    if (e == 0) /* wrapped exactly to 0: 0 means unpublished */
         e = 1;
-    atomic_store_explicit(&frag_at(k)->end, e, memory_order_release);
-    atomic_store_explicit(&cur, k + 1, memory_order_release);
+    _Atomic uint32_t *ep = &frag_at(k)->end;
+    atomic_store_explicit(ep, e, memory_order_release);
+    hs__futex(ep, FUTEX_WAKE_PRIVATE, INT32_MAX);
     if (k + 1 > max_used)
         max_used = k + 1;
     *closed = k;
@@ -171,4 +199,5 @@ void hs__timeline_read(uint32_t k, int64_t *count, int64_t *bytes)
 void hs__timeline_stop(void)
 {
     atomic_store_explicit(&hs__timeline_on, 0, memory_order_seq_cst);
+    atomic_fetch_and_explicit(&hs__counters.seq, HS_SEQ_MASK, memory_order_seq_cst);
 }

@@ -51,11 +51,13 @@ void hs__track_thread_hook(void)
     pthread_setspecific(exit_key, (void *)1);
 }
 
-static inline uint32_t new_id(void)
+/* The next id, and in *frag the timeline's open fragment it belongs to. */
+static inline uint32_t new_id(uint32_t *frag)
 {
     for (;;) {
-        uint64_t seq = atomic_fetch_add_explicit(&hs__counters.seq, 1, memory_order_relaxed);
-        uint32_t id = (uint32_t)(HS_FIRST_OBJECT_ID + 2 * seq);
+        uint64_t w = atomic_fetch_add_explicit(&hs__counters.seq, 1, memory_order_relaxed);
+        uint32_t id = (uint32_t)(HS_FIRST_OBJECT_ID + 2 * (w & HS_SEQ_MASK));
+        *frag = (uint32_t)(w >> HS_SEQ_BITS);
         if (HS_LIKELY(id >= HS_FIRST_OBJECT_ID))
             return id;
         atomic_fetch_add_explicit(&hs__counters.unrecorded, 1, memory_order_relaxed);
@@ -85,7 +87,7 @@ static inline void live_delta(int64_t d)
 
 uint64_t hs__track_allocs(void)
 {
-    return atomic_load_explicit(&hs__counters.seq, memory_order_relaxed) +
+    return (atomic_load_explicit(&hs__counters.seq, memory_order_relaxed) & HS_SEQ_MASK) +
            atomic_load_explicit(&hs__counters.seq_before_reset, memory_order_relaxed) -
            atomic_load_explicit(&hs__counters.unrecorded, memory_order_relaxed);
 }
@@ -108,13 +110,14 @@ void hs__track_alloc(void *p, size_t size, uintptr_t ra, uintptr_t sp)
 {
     if (HS_LIKELY(hs__registry_on)) {
         uint32_t site = hs__site_resolve(ra, sp);
-        uint32_t id = new_id();
+        uint32_t frag;
+        uint32_t id = new_id(&frag);
         if (HS_UNLIKELY(record((uintptr_t)p, size, id, site) < 0)) {
             /* Out of memory for the registry: the block goes unrecorded. */
             atomic_fetch_add_explicit(&hs__counters.unrecorded, 1, memory_order_relaxed);
         } else {
             live_delta((int64_t)size);
-            hs__timeline_alloc(id, size);
+            hs__timeline_alloc(frag, size);
         }
     }
     hs__sample_alloc((uintptr_t)p, size, ra, sp);
