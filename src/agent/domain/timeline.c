@@ -113,9 +113,10 @@ static void tick(void *ud)
         return;
     uint64_t t = mono_ns();
     uint32_t k, end;
-    if (hs__timeline_close(&k, &end) < 0 ||
-        grow((void **)&T.sent, &T.cap_sent, (size_t)k + 1, sizeof(*T.sent)) < 0 ||
-        grow((void **)&T.samples, &T.cap_samples, T.nsamples + 2, sizeof(*T.samples)) < 0)
+    /* Room first: a fragment closed must be followed by its lastSeenObjectId. */
+    if (grow((void **)&T.sent, &T.cap_sent, T.nsent + 1, sizeof(*T.sent)) < 0 ||
+        grow((void **)&T.samples, &T.cap_samples, T.nsamples + 2, sizeof(*T.samples)) < 0 ||
+        hs__timeline_close(&k, &end) < 0)
         return; /* out of fragments or memory: this tick is skipped */
     if (!T.t0_ns)
         T.t0_ns = t;
@@ -123,9 +124,11 @@ static void tick(void *ud)
     T.samples[T.nsamples++] = (t - T.t0_ns) / 1000;
     T.samples[T.nsamples++] = last_id;
     T.nsent = (size_t)k + 1;
-    json_t *a = json_array();
+    /* Nobody listens (HEAPSCOPE_TRACK from load): count, send nothing. */
+    bool quiet = T.nsessions == 0;
+    json_t *a = quiet ? NULL : json_array();
     size_t n = 0;
-    for (uint32_t f = 0; f <= k && a; f++) {
+    for (uint32_t f = 0; f <= k && (a || quiet); f++) {
         int64_t count, bytes;
         hs__timeline_read(f, &count, &bytes);
         count = count < 0 ? 0 : count;
@@ -133,6 +136,8 @@ static void tick(void *ud)
         if (T.sent[f].count == count && T.sent[f].bytes == bytes)
             continue;
         T.sent[f] = (struct counts){count, bytes};
+        if (quiet)
+            continue;
         json_array_append_new(a, json_integer(f));
         json_array_append_new(a, json_integer(count));
         json_array_append_new(a, json_integer(bytes));
@@ -143,9 +148,10 @@ static void tick(void *ud)
     }
     if (a)
         send_triplets(a);
-    broadcast(
-        "HeapProfiler.lastSeenObjectId",
-        json_pack("{s:I,s:f}", "lastSeenObjectId", (json_int_t)last_id, "timestamp", wall_ms()));
+    if (!quiet)
+        broadcast("HeapProfiler.lastSeenObjectId",
+                  json_pack("{s:I,s:f}", "lastSeenObjectId", (json_int_t)last_id, "timestamp",
+                            wall_ms()));
     unsigned e = (unsigned)((mono_ns() - t) / 1000000u);
     unsigned lo = 2 * e > TICK_MS ? 2 * e : TICK_MS, hi = 4 * e > TICK_MS ? 4 * e : TICK_MS;
     if (T.timer && (T.delay_ms < lo || T.delay_ms > hi))
