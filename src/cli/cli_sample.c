@@ -9,7 +9,8 @@
  * only sets a flag, which the wait loop looks at between slices of reading the
  * session (so a target that goes away is noticed while we wait). A signal
  * before sampling started, or a second one, aborts at once: the temporary file
- * is removed and nothing is written.
+ * is removed and nothing is written. Handler and wait are cli_common.c's,
+ * shared with `track`.
  * The file is written to a temporary name next to FILE, created before we
  * connect (an unwritable place fails before any sampling), then renamed.
  *
@@ -20,11 +21,9 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -32,30 +31,6 @@
 #include "heapscope/hs_client.h"
 
 #define SAMPLE_DEFAULT_INTERVAL 32768
-/* How long one read of the session may block: the latency of Ctrl-C. */
-#define SAMPLE_SLICE_MS 100
-
-static volatile sig_atomic_t stop_signal;
-/* Set once startSampling is sent: from then on a signal means "stop and save". */
-static volatile sig_atomic_t sampling;
-
-/* Before sampling there is nothing to save, and after a first signal the
- * user wants out: both end the process here (a connect or a call could
- * otherwise keep it for its whole time-out). */
-static void on_stop_signal(int sig)
-{
-    if (!sampling || stop_signal) {
-        static const char before[] = "heapscope: interrupted before sampling started (no file "
-                                     "written)\n";
-        static const char again[] = "\nheapscope: interrupted again: aborted (no file written)\n";
-        hs_cli_tmp_unlink();
-        ssize_t n = stop_signal ? write(STDERR_FILENO, again, sizeof(again) - 1)
-                                : write(STDERR_FILENO, before, sizeof(before) - 1);
-        (void)n;
-        _exit(128 + sig);
-    }
-    stop_signal = sig;
-}
 
 static void sample_usage(FILE *f)
 {
@@ -64,27 +39,6 @@ static void sample_usage(FILE *f)
                "           [--duration SECONDS] [--timeout MS]\n"
                "Samples allocations on TARGET (HOST:PORT, HOST:PORT/ID-OR-TITLE or ws://URL)\n"
                "for SECONDS, or until Ctrl-C or SIGTERM, and writes the profile to FILE.\n");
-}
-
-/* Seconds, decimals allowed, in (0, 1e7]. */
-static int parse_seconds(const char *s, double *out)
-{
-    if ((*s < '0' || *s > '9') && *s != '.')
-        return -1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v) || v <= 0 || v > 1e7)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- the .heapprofile writer ------------------------------------------------------------ */
@@ -240,7 +194,7 @@ static int sample_opt(int argc, char **argv, int *i, void *ud, const char **bad)
         o->params.has_stack_depth = true;
         o->params.stack_depth = (double)n;
     } else if ((t = hs_cli_opt_value(argc, argv, i, "--duration", &v)) != 0) {
-        if (t < 0 || parse_seconds(v, &o->duration_s) < 0)
+        if (t < 0 || hs_cli_parse_seconds(v, &o->duration_s) < 0)
             *bad = "--duration takes seconds (> 0)";
     } else if (!strcmp(argv[*i], "--include-major-gc")) {
         o->params.has_include_objects_collected_by_major_gc = true;
@@ -254,34 +208,21 @@ static int sample_opt(int argc, char **argv, int *i, void *ud, const char **bad)
     return 1;
 }
 
-/* Waits for the duration or a signal while reading the session. Returns 0, or the
- * client's error when the session failed (the target went away). */
-static int wait_sampling(hs_client *c, const char *where, double duration_s)
+/* On a terminal, once a second while sampling (hs_cli_wait_stop's tick). */
+struct sample_clock {
+    const char *where;
+    bool forever;
+    int64_t shown; /* the seconds on the line, -1 */
+};
+
+static void sample_tick(void *ud, int64_t elapsed_ms)
 {
-    int64_t start = now_ms();
-    int64_t end = duration_s > 0 ? start + (int64_t)(duration_s * 1000 + 0.5) : INT64_MAX;
-    bool tty = isatty(STDERR_FILENO);
-    int64_t shown = -1;
-    while (!stop_signal) {
-        int64_t now = now_ms();
-        if (now >= end)
-            break;
-        if (tty && (now - start) / 1000 != shown) {
-            shown = (now - start) / 1000;
-            fprintf(stderr, "\rheapscope: sampling %s: %" PRId64 " s%s\033[K", where, shown,
-                    duration_s > 0 ? "" : " (Ctrl-C to stop)");
-        }
-        int64_t left = end - now;
-        int rc = hs_client_wait_events(c, left < SAMPLE_SLICE_MS ? (int)left : SAMPLE_SLICE_MS);
-        if (rc < 0) {
-            if (tty)
-                hs_cli_clear_line();
-            return rc;
-        }
-    }
-    if (tty)
-        hs_cli_clear_line();
-    return 0;
+    struct sample_clock *k = ud;
+    if (elapsed_ms / 1000 == k->shown)
+        return;
+    k->shown = elapsed_ms / 1000;
+    fprintf(stderr, "\rheapscope: sampling %s: %" PRId64 " s%s\033[K", k->where, k->shown,
+            k->forever ? " (Ctrl-C to stop)" : "");
 }
 
 /* The command after the options: connect, sample, save. *fd is -1 once the
@@ -293,14 +234,18 @@ static int sample_session(hs_client *c, int *fd, void *ud)
     int rc = hs_cli_connect(c, o->t.target, where, sizeof(where));
     if (rc != 0)
         return rc;
-    sampling = 1;
+    hs_cli_record_phase(HS_CLI_RECORDING);
     rc = hs_hp_start_sampling(c, &o->params);
     if (rc < 0) {
         fprintf(stderr, "heapscope: HeapProfiler.startSampling failed on %s: %s\n", where,
                 hs_client_last_error(c));
         return 1;
     }
-    rc = wait_sampling(c, where, o->duration_s);
+    bool tty = isatty(STDERR_FILENO);
+    struct sample_clock clock = {where, o->duration_s <= 0, -1};
+    rc = hs_cli_wait_stop(c, o->duration_s, tty ? sample_tick : NULL, &clock);
+    if (tty)
+        hs_cli_clear_line();
     if (rc < 0) {
         fprintf(stderr,
                 "heapscope: the target went away while sampling (%s): %s (no file written)\n",
@@ -344,5 +289,6 @@ int hs_cli_sample(int argc, char **argv)
         o.params.has_sampling_interval = true;
         o.params.sampling_interval = SAMPLE_DEFAULT_INTERVAL;
     }
-    return hs_cli_target_session(&o.t, on_stop_signal, sample_session, &o);
+    hs_cli_record_begin("sampling");
+    return hs_cli_target_session(&o.t, hs_cli_on_record_signal, sample_session, &o);
 }
