@@ -41,13 +41,18 @@ static void usage(FILE *f)
                "        take a heap snapshot of TARGET and write it to FILE as it arrives\n"
                "        (.heapsnapshot: DevTools' Memory panel, Load); a progress bar on a\n"
                "        terminal, then the size and the node and edge counts\n"
+               "  track --target TARGET -o FILE [--stacks] [--duration S] [--timeout MS]\n"
+               "        record the allocation timeline of TARGET for S seconds or until\n"
+               "        Ctrl-C/SIGTERM (a second one aborts), printing live figures each second,\n"
+               "        then write its snapshot to FILE (.heaptimeline: DevTools' Memory panel,\n"
+               "        Load); --stacks records each allocation's stack\n"
                "  help  show this text\n"
                "  version\n"
                "\n"
                "TARGET is HOST:PORT (the first target there), HOST:PORT/ID-OR-TITLE (the target\n"
                "with that id, or whose title contains it) or a ws:// URL. HOST is an IPv4\n"
-               "address, [IPv6] or a name. targets, gc, sample and snapshot exit with 0 on\n"
-               "success, 1 when the target cannot be reached or fails, 2 on a usage error.\n");
+               "address, [IPv6] or a name. targets, gc, sample, snapshot and track exit with 0\n"
+               "on success, 1 when the target cannot be reached or fails, 2 on a usage error.\n");
 }
 
 int main(int argc, char **argv)
@@ -67,6 +72,8 @@ int main(int argc, char **argv)
         return hs_cli_sample(argc - 2, argv + 2);
     if (!strcmp(cmd, "snapshot"))
         return hs_cli_snapshot(argc - 2, argv + 2);
+    if (!strcmp(cmd, "track"))
+        return hs_cli_track(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return 0;
