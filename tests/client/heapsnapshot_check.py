@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""Checks .heapsnapshot files against V8's layout (../shared/spec/v8-heapprofiler.md
-section 4), for test_cli_snapshot.sh and test_cli_run_snapshot.sh.
+"""Checks .heapsnapshot (and .heaptimeline) files against V8's layout
+(../shared/spec/v8-heapprofiler.md section 4), for test_cli_snapshot.sh,
+test_cli_run_snapshot.sh and test_cli_track.sh.
 
   heapsnapshot_check.py check FILE [--node-fields N] [--counts NODES EDGES]
-                                   [--count TYPE:NAME=N]...
+                                   [--count TYPE:NAME=N]... [--samples N]
+                                   [--trace-function NAME]... [--no-traces]
       one file: V8's framing and section order, strings last with "<dummy>"
       first, header counts equal to the arrays' lengths, every node's
       edge_count adding up, every to_node a node's offset, every index inside
@@ -11,6 +13,12 @@ section 4), for test_cli_snapshot.sh and test_cli_run_snapshot.sh.
       fields a node must have; --counts: the header's node_count and edge_count
       (what a tool printed); --count: exactly N nodes of TYPE named NAME (a
       NAME ending in '*' is a prefix).
+      The timeline (section 2.3): --samples: N > 0 (timestamp_us,
+      last_assigned_id) pairs, timestamps increasing, ids never decreasing and
+      higher at the end than at the start; --trace-function: the allocation
+      stacks (trace_function_count functions in trace_function_infos, a
+      well-formed trace_tree) name a function NAME and one of its trace nodes
+      counts allocations; --no-traces: none recorded.
   heapsnapshot_check.py compare A B --tolerance FRACTION [--count TYPE:NAME=N]...
       both files pass `check`; identical meta, node_fields and section order;
       node_count and edge_count differ by at most FRACTION of the larger.
@@ -125,7 +133,69 @@ def check(path, node_fields=None, counts=None):
             fail("%s: edge at %d is named by string %d of %d" % (path, i, edges[i + eni],
                                                                  len(strings)))
             break
-    return {"snap": snap, "keys": keys, "nodes": nodes, "strings": strings, "nf": nf}
+    return {"snap": snap, "keys": keys, "nodes": nodes, "strings": strings, "nf": nf, "doc": doc}
+
+
+def check_samples(path, doc, n):
+    samples = doc["doc"].get("samples", [])
+    fields = doc["snap"]["meta"].get("sample_fields")
+    if fields != ["timestamp_us", "last_assigned_id"]:
+        fail("%s: sample_fields are %s" % (path, fields))
+        return
+    if n <= 0 or len(samples) != 2 * n:
+        fail("%s: %d numbers in samples, expected %d pairs (> 0)" % (path, len(samples), n))
+        return
+    times, ids = samples[0::2], samples[1::2]
+    if any(b <= a for a, b in zip(times, times[1:])):
+        fail("%s: sample timestamps do not increase: %s" % (path, times[:10]))
+    if any(b < a for a, b in zip(ids, ids[1:])) or ids[-1] <= ids[0]:
+        fail("%s: sample ids go down or never move: %s" % (path, ids[:10]))
+
+
+def trace_nodes(tree, nfuncs, out):
+    """The trace_tree's nodes [id, function_info_index, count, size, children] into out;
+    False when it is not well formed."""
+    if not isinstance(tree, list) or len(tree) % 5:
+        return False
+    for i in range(0, len(tree), 5):
+        node_id, func, count, size, children = tree[i:i + 5]
+        if not all(isinstance(v, int) and v >= 0 for v in (node_id, func, count, size)):
+            return False
+        if func >= nfuncs:
+            return False
+        out.append((node_id, func, count, size))
+        if not trace_nodes(children, nfuncs, out):
+            return False
+    return True
+
+
+def check_traces(path, doc, names):
+    d, snap, strings = doc["doc"], doc["snap"], doc["strings"]
+    infos, tree = d.get("trace_function_infos", []), d.get("trace_tree", [])
+    nfields = len(snap["meta"].get("trace_function_info_fields", []))
+    count = snap.get("trace_function_count")
+    if not names:
+        if count or infos or tree:
+            fail("%s: allocation stacks recorded (%s functions, %d tree numbers) where none "
+                 "were asked for" % (path, count, len(tree)))
+        return
+    if not nfields or not count or len(infos) != count * nfields:
+        fail("%s: trace_function_count %s, %d numbers in trace_function_infos" % (path, count,
+                                                                                len(infos)))
+        return
+    nodes = []
+    if not tree or not trace_nodes(tree, count, nodes):
+        fail("%s: trace_tree is empty or not nested [id, function, count, size, children]: %s"
+             % (path, str(tree)[:80]))
+        return
+    fnames = [strings[infos[i + 1]] if infos[i + 1] < len(strings) else None
+              for i in range(0, len(infos), nfields)]
+    for name in names:
+        funcs = {i for i, n in enumerate(fnames) if n == name}
+        if not funcs:
+            fail("%s: no function %s in trace_function_infos %s" % (path, name, fnames[:20]))
+        elif not any(f in funcs and c > 0 for _, f, c, _ in nodes):
+            fail("%s: no trace node of %s counts an allocation" % (path, name))
 
 
 def count_nodes(doc, type_name, name):
@@ -161,6 +231,9 @@ def main():
     c.add_argument("--node-fields", type=int)
     c.add_argument("--counts", type=int, nargs=2)
     c.add_argument("--count", action="append", default=[])
+    c.add_argument("--samples", type=int)
+    c.add_argument("--trace-function", action="append", default=[])
+    c.add_argument("--no-traces", action="store_true")
     m = sub.add_parser("compare")
     m.add_argument("a")
     m.add_argument("b")
@@ -171,6 +244,10 @@ def main():
         doc = check(args.file, args.node_fields, tuple(args.counts) if args.counts else None)
         if doc:
             check_counts(args.file, doc, args.count)
+            if args.samples is not None:
+                check_samples(args.file, doc, args.samples)
+            if args.trace_function or args.no_traces:
+                check_traces(args.file, doc, args.trace_function)
     else:
         a, b = check(args.a), check(args.b)
         if a and b:
