@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""A scripted CDP target on 127.0.0.1 for test_cli_sample.sh and
-test_cli_snapshot.sh: what node cannot be made to do on cue. Usage: fake_cdp_target.py MODE
+"""A scripted CDP target on 127.0.0.1 for test_cli_sample.sh,
+test_cli_snapshot.sh and test_cli_track.sh: what node cannot be made to do on
+cue. Usage: fake_cdp_target.py MODE
 
 Prints "port N" once listening, then a line per event, flushed:
   "accepted"                      a TCP connection arrived
@@ -18,6 +19,14 @@ and for test_cli_snapshot.sh, on HeapProfiler.takeHeapSnapshot (other calls get 
   snapshot-short  a progress event and the first chunk only, then {} (the snapshot
                   never ends)
   snapshot-hang   a progress event, then nothing (prints "hanging")
+and for test_cli_track.sh, on HeapProfiler.startTrackingHeapObjects and
+stopTrackingHeapObjects (other calls get {}):
+  track-script    start: {}, then TRACK_EVENTS (3 fragments, 2 triplets out of range);
+                  stop: a last update and lastSeenObjectId, the snapshot-split stream, {}
+  track-error     start: -32000 "Heap object tracking is not here"
+  track-cut       start: {}, one update and lastSeenObjectId, then close the connection
+  track-stop-cut  start: {}; stop: a progress event and the first chunk, then close
+  track-hang      start: {}; stop: a progress event, then nothing (prints "hanging")
 The WebSocket path is ignored: connect with ws://127.0.0.1:N/anything.
 """
 import base64
@@ -82,6 +91,24 @@ SPLIT_SNAPSHOT = [
 ]
 
 
+# What track-script sends after its start reply: fragment 0 (the heap before),
+# fragment 1, fragment 0 shrunk, a triplet with a negative index and one with
+# 2 TiB in a fragment (both ignored).
+# Live then: 8 + 5 objects, 800 + 500 bytes; fragment 1 closed after start.
+TRACK_EVENTS = [
+    ("HeapProfiler.heapStatsUpdate", {"statsUpdate": [0, 10, 1000]}),
+    ("HeapProfiler.lastSeenObjectId", {"lastSeenObjectId": 101, "timestamp": 1795437096021.273}),
+    ("HeapProfiler.heapStatsUpdate", {"statsUpdate": [0, 8, 800, 1, 5, 500, -1, 1, 1,
+                                                     3, 1, 2 << 40]}),
+    ("HeapProfiler.lastSeenObjectId", {"lastSeenObjectId": 111, "timestamp": 1795437096071.5}),
+]
+# ... and on stop, before the snapshot: fragment 2, closed.
+TRACK_LAST = [
+    ("HeapProfiler.heapStatsUpdate", {"statsUpdate": [2, 1, 100]}),
+    ("HeapProfiler.lastSeenObjectId", {"lastSeenObjectId": 113, "timestamp": 1795437096121.0}),
+]
+
+
 def send_event(conn, method, params):
     send_text(conn, json.dumps({"method": method, "params": params}))
 
@@ -143,12 +170,45 @@ def serve(conn, mode):
                     raise EOFError
             send_text(conn, json.dumps({"id": msg["id"], "result": {}}))
             continue
+        if mode.startswith("track-") and method.endswith("TrackingHeapObjects"):
+            serve_track(conn, mode, msg)
+            continue
         if mode == "start-error" and method == "HeapProfiler.startSampling":
             answer = {"id": msg["id"],
                       "error": {"code": -32000, "message": "Sampling is not here"}}
         else:
             answer = {"id": msg["id"], "result": {}}
         send_text(conn, json.dumps(answer))
+
+
+def serve_track(conn, mode, msg):
+    reply = json.dumps({"id": msg["id"], "result": {}})
+    if msg["method"] == "HeapProfiler.startTrackingHeapObjects":
+        if mode == "track-error":
+            send_text(conn, json.dumps({"id": msg["id"], "error": {
+                "code": -32000, "message": "Heap object tracking is not here"}}))
+            return
+        send_text(conn, reply)
+        for method, params in TRACK_EVENTS[:2] if mode == "track-cut" else TRACK_EVENTS:
+            send_event(conn, method, params)
+        if mode == "track-cut":
+            raise EOFError
+        return
+    for method, params in TRACK_LAST:
+        send_event(conn, method, params)
+    send_progress(conn, 0, 2)
+    if mode == "track-hang":
+        say("hanging")
+        return
+    if mode == "track-script":
+        send_progress(conn, 2, 2)
+        send_progress(conn, 2, 2, True)
+        for text in SPLIT_SNAPSHOT:
+            send_chunk(conn, text)
+        send_text(conn, reply)
+        return
+    send_chunk(conn, SPLIT_SNAPSHOT[0])
+    raise EOFError
 
 
 def main():
