@@ -26,6 +26,8 @@ export const env = {
   nodeTarget: path.join(here, '..', 'targets', 'node_alloc.js'),
   cSnapshotTarget: pathFrom('HS_BROWSER_SNAPSHOT_TARGET', path.join(repo, 'build', 'bin', 'hs-browser-snapshot-target')),
   nodeSnapshotTarget: path.join(here, '..', 'targets', 'node_snapshot.js'),
+  cTimelineTarget: pathFrom('HS_BROWSER_TIMELINE_TARGET', path.join(repo, 'build', 'bin', 'hs-browser-timeline-target')),
+  nodeTimelineTarget: path.join(here, '..', 'targets', 'node_timeline.js'),
   sharedDir: pathFrom('HS_SHARED_DIR', path.join(repo, '..', 'shared')),
   // Limits for a loaded 2-core machine. Every wait is for an event or a page
   // state with one of these as its bound, never a sleep.

@@ -37,7 +37,27 @@
 // are repeated until the caller's predicate holds, bounded; the caller's
 // assertions then say what is wrong.
 
+import fs from 'node:fs';
+import path from 'node:path';
 import { env } from './env.mjs';
+
+/*
+ * The allocation sites of a C target as the agent names its classes,
+ * {function: "function file.c:LINE"}: the target's source marks each
+ * malloc line with a "site: <function>" comment; each function named in
+ * `functions` must have one.
+ */
+export function sourceSites(file, functions) {
+  const sites = {};
+  fs.readFileSync(file, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      const m = /\/\* site: (\w+) \*\//.exec(line);
+      if (m) sites[m[1]] = `${m[1]} ${path.basename(file)}:${i + 1}`;
+    });
+  for (const fn of functions) if (!sites[fn]) throw new Error(`no "site: ${fn}" mark in ${file}`);
+  return sites;
+}
 
 const ROW = 'tr.data-grid-data-grid-node';
 const SIZE_RE = /^Snapshot (\d+), [\d.,]+\s?[kMG]?B$/;

@@ -34,32 +34,22 @@ function hsbrowserWork(out) {
   hsbrowserBuildList(out);
 }
 
-process.stdout.write(`start ${process.pid}\n`);
-let partial = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (d) => {
-  partial += d;
-  let nl;
-  while ((nl = partial.indexOf('\n')) >= 0) {
-    const line = partial.slice(0, nl);
-    partial = partial.slice(nl + 1);
+require('./commands.js')(
+  'node_alloc',
+  (line) => {
     const m = /^work (\d+)$/.exec(line);
     if (m && Number(m[1]) >= 1 && Number(m[1]) <= 1000) {
       kept = [];
       for (let k = 0; k < Number(m[1]); k++) hsbrowserWork(kept);
-      process.stdout.write(`ok ${kept.length}\n`);
-    } else if (line === 'free') {
-      kept = [];
-      process.stdout.write('ok 0\n');
-    } else {
-      process.stderr.write(`node_alloc: bad command: ${line}\n`);
-      process.stdout.write('error\n');
+      return `ok ${kept.length}`;
     }
+    if (line === 'free') {
+      kept = [];
+      return 'ok 0';
+    }
+    return undefined;
+  },
+  () => {
+    kept = [];
   }
-});
-process.stdin.on('end', () => {
-  kept = [];
-  process.stdout.write('done\n');
-  // The inspector keeps the loop alive while a client is attached: leave explicitly.
-  process.exit(0);
-});
+);

@@ -37,27 +37,9 @@ grow(LIST_NODES);
 globalThis.hsbBlobs = [];
 for (let i = 0; i < BLOBS; i++) globalThis.hsbBlobs.push(new HsbBlob(i));
 
-process.stdout.write(`start ${process.pid}\n`);
-let partial = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (d) => {
-  partial += d;
-  let nl;
-  while ((nl = partial.indexOf('\n')) >= 0) {
-    const line = partial.slice(0, nl);
-    partial = partial.slice(nl + 1);
-    const m = /^grow (\d+)$/.exec(line);
-    if (m && Number(m[1]) >= 1 && Number(m[1]) <= 100000) {
-      grow(Number(m[1]));
-      process.stdout.write(`ok ${length}\n`);
-    } else {
-      process.stderr.write(`node_snapshot: bad command: ${line}\n`);
-      process.stdout.write('error\n');
-    }
-  }
-});
-process.stdin.on('end', () => {
-  process.stdout.write('done\n');
-  // The inspector keeps the loop alive while a client is attached: leave explicitly.
-  process.exit(0);
+require('./commands.js')('node_snapshot', (line) => {
+  const m = /^grow (\d+)$/.exec(line);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 100000) return undefined;
+  grow(Number(m[1]));
+  return `ok ${length}`;
 });

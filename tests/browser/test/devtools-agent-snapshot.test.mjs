@@ -14,11 +14,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { env, artifactPath } from '../lib/env.mjs';
 import { memoryPanelOn } from '../lib/session.mjs';
-import { HeapSnapshots, describeRows } from '../lib/snapshot.mjs';
+import { HeapSnapshots, describeRows, sourceSites } from '../lib/snapshot.mjs';
 
 const SHOT = 'devtools-agent-snapshot';
 const SOURCE = path.join(env.repo, 'tests', 'browser', 'targets', 'snapshot_target.c');
@@ -31,17 +30,7 @@ const BLOB_SIZE = 512;
 const LEAK_SIZE = 96;
 
 /* function -> "function snapshot_target.c:LINE", from the "site:" marks of the target's source. */
-function siteNames() {
-  const sites = {};
-  fs.readFileSync(SOURCE, 'utf8')
-    .split('\n')
-    .forEach((line, i) => {
-      const m = /\/\* site: (\w+) \*\//.exec(line);
-      if (m) sites[m[1]] = `${m[1]} ${path.basename(SOURCE)}:${i + 1}`;
-    });
-  for (const fn of ['make_list_node', 'make_blob', 'leak_block']) assert.ok(sites[fn], `no "site: ${fn}" mark in ${SOURCE}`);
-  return sites;
-}
+const siteNames = () => sourceSites(SOURCE, ['make_list_node', 'make_blob', 'leak_block']);
 
 const FILE = path.basename(SOURCE);
 const sorted = (pairs) => [...pairs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
