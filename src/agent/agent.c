@@ -172,6 +172,7 @@ __attribute__((constructor(101))) static void agent_load(void)
     hs__sampler_init();
     hs__profile_out_load();
     hs__snapshot_out_load();
+    hs__timeline_load();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     int autostart = hs__config.autostart < 0 ? hs__config.preloaded : hs__config.autostart;
     if (hs__config.verbose)
@@ -199,13 +200,15 @@ static void write_summary(void)
     for (char *c = prog; *c; c++)
         if (*c == ' ' || *c == '\n' || *c == '=')
             *c = '_';
-    char line[320];
+    char tl[160];
+    hs__timeline_summary(tl, sizeof(tl));
+    char line[480];
     int n = snprintf(line, sizeof(line),
                      "heapscope-summary pid=%ld live_blocks=%llu live_bytes=%llu peak_bytes=%llu "
-                     "allocs=%llu frees=%llu prog=%s\n",
+                     "allocs=%llu frees=%llu prog=%s %s\n",
                      (long)getpid(), (unsigned long long)st.live_blocks,
                      (unsigned long long)st.live_bytes, (unsigned long long)st.peak_bytes,
-                     (unsigned long long)st.allocs, (unsigned long long)st.frees, prog);
+                     (unsigned long long)st.allocs, (unsigned long long)st.frees, prog, tl);
     int fd = open(hs__config.summary, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         dprintf(2, "heapscope: cannot write summary to %s: %s\n", hs__config.summary,

@@ -275,6 +275,16 @@ int hs__timeline_start(void);
 int hs__timeline_close(uint32_t *closed, uint32_t *end);
 void hs__timeline_read(uint32_t k, int64_t *count, int64_t *bytes);
 void hs__timeline_stop(void);
+/* Ids handed out since the start (0 when not tracking). */
+uint64_t hs__timeline_allocs(void);
+/* domain/timeline.c: the timeline's fields of the HEAPSCOPE_SUMMARY record
+ * (snprintf's result): timeline=off|on|stacks, timeline_allocs (ids since
+ * the start), timeline_ticks, timeline_stacks (distinct stacks). */
+int hs__timeline_summary(char *buf, size_t n);
+/* HEAPSCOPE_TRACK at load: the counting (and stacks) start with the first
+ * allocation after it; the ticks start with the service thread (none with
+ * HEAPSCOPE_LISTEN=off). */
+void hs__timeline_load(void);
 
 /* ---- track/track.c: hooks' bookkeeping ----------------------------------- */
 

@@ -159,7 +159,7 @@ fi
 
 # ---- records ------------------------------------------------------------------
 
-re_agent='^heapscope-summary pid=([0-9]+) live_blocks=([0-9]+) live_bytes=([0-9]+) peak_bytes=([0-9]+) allocs=([0-9]+) frees=([0-9]+) prog=[^ ]+$'
+re_agent='^heapscope-summary pid=([0-9]+) live_blocks=([0-9]+) live_bytes=([0-9]+) peak_bytes=([0-9]+) allocs=([0-9]+) frees=([0-9]+) prog=[^ ]+ timeline=off timeline_allocs=0 timeline_ticks=0 timeline_stacks=0$'
 re_counter='^hs-counter pid=([0-9]+) live_blocks=([0-9]+) live_bytes=([0-9]+) allocs=([0-9]+) frees=([0-9]+)$'
 
 check_format() { # FILE REGEX WHAT

@@ -60,7 +60,8 @@ int hs__snapshot_stream(hs_cdp_session *s, bool report, const struct hs_snap_sam
 /* timeline.c: the allocation timeline. disable: stops it without a snapshot
  * (HeapProfiler.disable); session_closed: a session that was receiving its
  * events is gone (the timeline stops with the last one, unless it was started
- * at load); autostart: HEAPSCOPE_TRACK, on the service thread as it starts. */
+ * at load); autostart: the ticks of a timeline started at load
+ * (HEAPSCOPE_TRACK, hs__timeline_load), on the service thread as it starts. */
 void hs__timeline_disable(void);
 void hs__timeline_session_closed(hs_cdp_session *s);
 void hs__timeline_autostart(void);

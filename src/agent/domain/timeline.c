@@ -158,7 +158,7 @@ static void tick(void *ud)
         arm(3 * e > TICK_MS ? 3 * e : TICK_MS);
 }
 
-static int begin(bool stacks)
+static int begin(bool stacks, bool ticks)
 {
     int rc = hs__timeline_start();
     if (rc < 0)
@@ -168,7 +168,8 @@ static int begin(bool stacks)
     memset(T.sent, 0, T.cap_sent * sizeof(*T.sent));
     T.t0_ns = 0;
     T.timer = 0;
-    arm(TICK_MS);
+    if (ticks)
+        arm(TICK_MS);
     if (stacks && !T.stacks)
         T.stacks = hs__profile_timeline_stacks(1, hs__config.sample_depth) == 0;
     return 0;
@@ -214,7 +215,7 @@ static void tl_start(hs_call *c, const json_t *params)
         finish();
     int rc = 0;
     if (!T.on)
-        rc = begin(stacks);
+        rc = begin(stacks, true);
     else if (stacks && !T.stacks) /* V8 installs the allocation tracker on a second start */
         T.stacks = hs__profile_timeline_stacks(1, hs__config.sample_depth) == 0;
     if (rc < 0) {
@@ -264,10 +265,27 @@ void hs__timeline_session_closed(hs_cdp_session *s)
         }
 }
 
+int hs__timeline_summary(char *buf, size_t n)
+{
+    return snprintf(buf, n,
+                    "timeline=%s timeline_allocs=%llu timeline_ticks=%llu timeline_stacks=%u",
+                    !T.on      ? "off"
+                    : T.stacks ? "stacks"
+                               : "on",
+                    (unsigned long long)hs__timeline_allocs(), (unsigned long long)(T.nsamples / 2),
+                    T.stacks ? hs__sampler_stack_count() : 0u);
+}
+
+void hs__timeline_load(void)
+{
+    if (hs__config.track && hs__registry_on && begin(hs__config.track == 2, false) < 0)
+        dprintf(2, "heapscope: HEAPSCOPE_TRACK: cannot start the timeline\n");
+}
+
 void hs__timeline_autostart(void)
 {
-    if (hs__config.track && hs__registry_on && begin(hs__config.track == 2) < 0)
-        dprintf(2, "heapscope: HEAPSCOPE_TRACK: cannot start the timeline\n");
+    if (T.on && !T.timer)
+        arm(TICK_MS);
 }
 
 const hs_handler hs__timeline_handlers[] = {

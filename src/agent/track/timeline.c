@@ -42,6 +42,7 @@ struct frag {
 _Atomic int hs__timeline_on;
 static struct frag *_Atomic dir[DIR_SIZE];
 static uint32_t max_used = 0; /* fragments touched since the process began */
+static uint64_t start_seq;    /* ids handed out before the start */
 
 static inline struct frag *frag_at(uint32_t k)
 {
@@ -160,7 +161,8 @@ int hs__timeline_start(void)
      * the hooks start counting. Only an allocation between its id and its
      * insertion as this happens can be missed (at most one per thread). */
     hs__registry_freeze();
-    atomic_fetch_and_explicit(&hs__counters.seq, HS_SEQ_MASK, memory_order_seq_cst);
+    start_seq = atomic_fetch_and_explicit(&hs__counters.seq, HS_SEQ_MASK, memory_order_seq_cst) &
+                HS_SEQ_MASK;
     atomic_store_explicit(&hs__timeline_on, 1, memory_order_seq_cst);
     hs__registry_foreach(count_block, NULL, 1);
     hs__registry_thaw();
@@ -194,6 +196,14 @@ void hs__timeline_read(uint32_t k, int64_t *count, int64_t *bytes)
     struct frag *f = frag_at(k);
     *count = atomic_load_explicit(&f->count, memory_order_relaxed);
     *bytes = atomic_load_explicit(&f->bytes, memory_order_relaxed);
+}
+
+uint64_t hs__timeline_allocs(void)
+{
+    if (!atomic_load(&hs__timeline_on))
+        return 0;
+    return (atomic_load_explicit(&hs__counters.seq, memory_order_relaxed) & HS_SEQ_MASK) -
+           start_seq;
 }
 
 void hs__timeline_stop(void)
