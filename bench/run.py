@@ -227,6 +227,7 @@ def wrap(tool, argv, env, agent, tmp, check):
 
 TRACK_FAILED = "HEAPSCOPE_TRACK: cannot start"  # the agent's message on stderr
 _track_unverified = set()  # tools whose summary said nothing about the timeline
+_summaries = {}  # tool -> its last check run's summary record (for the log and --json)
 
 
 def summary_fields(text):
@@ -262,6 +263,10 @@ def track_problem(tool, fields):
     if "timeline_allocs" in fields and not num("timeline_allocs"):
         return "the timeline counted no allocations (timeline_allocs=%s)" % fields[
             "timeline_allocs"]
+    # Started at load, the timeline sees (nearly) every allocation of the run.
+    if num("timeline_allocs") and num("allocs") and num("timeline_allocs") < num("allocs") // 2:
+        return "the timeline counted %d of the run's %d allocations" % (
+            num("timeline_allocs"), num("allocs"))
     stacks = num("timeline_stacks")
     if want == "stacks" and "timeline_stacks" in fields and not stacks:
         return "the timeline recorded no stacks (timeline_stacks=%s)" % fields["timeline_stacks"]
@@ -281,13 +286,17 @@ def artifacts_problem(tool, tmp, check, err=""):
         if not os.path.exists(path) or not os.path.getsize(path):
             return "the agent wrote no HEAPSCOPE_SUMMARY record (was it loaded?)"
         text = open(path, errors="replace").read()
+        _summaries[tool] = text.strip().splitlines()[0] if text.strip() else ""
         m = re.search(r"\ballocs=(\d+)", text)
         if m and int(m.group(1)) == 0:
             return "the agent counted no allocations"
+        fields = summary_fields(text)
         if tool in TRACK_TOOLS:
-            problem = track_problem(tool, summary_fields(text))
+            problem = track_problem(tool, fields)
             if problem:
                 return problem
+        elif fields.get("timeline", "off") != "off":
+            return "the timeline ran (timeline=%s) without HEAPSCOPE_TRACK" % fields["timeline"]
     if tool == "heaptrack" and not nonempty("ht*"):
         return "heaptrack wrote no output file"
     if tool.startswith("heapscope-") and "sample" in tool:
@@ -469,11 +478,16 @@ def bench_workload(name, wl, tools, reps, args, env0):
         return r, problem
 
     # Round 0: untimed; checks outputs and profiles, and warms the caches.
-    digests = {}
+    digests, summaries = {}, {}
     for tool in tools:
         if tool in ONE_RUN_TOOLS:
             continue  # checked on its single timed run instead
+        _summaries.pop(tool, None)
         r, problem = one(tool, 0, True)
+        if tool in _summaries:
+            summaries[tool] = _summaries.pop(tool)
+            if tool in TRACK_TOOLS:
+                log("[%s] check     %-22s %s" % (name, tool, summaries[tool]))
         if problem:
             failed[tool] = problem
         else:
@@ -520,6 +534,8 @@ def bench_workload(name, wl, tools, reps, args, env0):
                      "rss_kib": int(statistics.median(x.maxrss_kib for x in runs)),
                      "runs": len(runs), "one_run_only": tool in ONE_RUN_TOOLS,
                      "walls": walls, "rss_all_kib": [x.maxrss_kib for x in runs]}
+        if tool in summaries:
+            res[tool]["agent_summary"] = summaries[tool]
     return res, ["%s/%s: %s" % (name, t, m) for t, m in failed.items()]
 
 
