@@ -180,9 +180,6 @@ extern _Atomic uint32_t hs__sample_live;
 extern _Atomic uint64_t hs__sample_bits[(1u << HS_SAMPLE_FILTER_LOG2) / 64];
 
 void hs__sample_alloc_slow(uintptr_t addr, uint64_t size, uintptr_t ra, uintptr_t sp);
-/* A thread's next allocation notices a start or stop of sampling at once,
- * not after the idle check window (the timeline's stacks start exactly). */
-void hs__sample_catch_up(void);
 void hs__sample_free_slow(uintptr_t addr);
 
 static inline uint64_t hs__sample_addr_hash(uintptr_t a)
@@ -231,10 +228,16 @@ int hs__sampler_foreach(int (*cb)(const struct hs_sample_view *v, void *arg), vo
 /* The pcs of an interned stack (innermost first) and their number; valid
  * until the next start. */
 int hs__sampler_stack(uint32_t id, const uintptr_t **pcs);
-/* Stacks interned so far (ids 1..n), and for one of them the samples taken
- * with it since the start and their bytes (freed blocks' included). */
+/* Stacks interned so far (ids 1..n). */
 uint32_t hs__sampler_stack_count(void);
-void hs__sampler_stack_totals(uint32_t id, uint64_t *allocs, uint64_t *bytes);
+/* The allocation timeline's stacks, in the same store: record = unwind the
+ * calling thread (from the allocation at site, or ra), intern, and count one
+ * allocation of size under it; 0 if it has no stack. totals: the timeline's
+ * allocations under a stack since the pin, and their bytes. pin(1) zeroes the
+ * totals and keeps a sampling start from clearing the store; pin(0) ends it. */
+uint32_t hs__stack_record(uint32_t site, uintptr_t ra, uint64_t size, int depth);
+void hs__stack_timeline_totals(uint32_t id, uint64_t *allocs, uint64_t *bytes);
+void hs__stacks_pin(int on);
 void hs__sampler_lock_all(void);
 void hs__sampler_unlock_all(void);
 void hs__sampler_unlock_all_child(void);
@@ -248,13 +251,15 @@ void hs__sample_thread_exit(void);
  * once a block is recorded (with the fragment its id came with) or removed
  * or resized (with its id): one relaxed load when tracking is off. */
 extern _Atomic int hs__timeline_on;
-void hs__timeline_alloc_slow(uint32_t frag, uint64_t size);
+void hs__timeline_alloc_slow(uint32_t frag, uint32_t id, uint64_t size, uint32_t site,
+                             uintptr_t ra);
 void hs__timeline_free_slow(uint32_t id, uint64_t size);
 void hs__timeline_resize_slow(uint32_t id, int64_t delta);
-static inline void hs__timeline_alloc(uint32_t frag, uint64_t size)
+static inline void hs__timeline_alloc(uint32_t frag, uint32_t id, uint64_t size, uint32_t site,
+                                      uintptr_t ra)
 {
     if (HS_UNLIKELY(atomic_load_explicit(&hs__timeline_on, memory_order_relaxed)))
-        hs__timeline_alloc_slow(frag, size);
+        hs__timeline_alloc_slow(frag, id, size, site, ra);
 }
 static inline void hs__timeline_free(uint32_t id, uint64_t size)
 {
@@ -275,6 +280,15 @@ int hs__timeline_start(void);
 int hs__timeline_close(uint32_t *closed, uint32_t *end);
 void hs__timeline_read(uint32_t k, int64_t *count, int64_t *bytes);
 void hs__timeline_stop(void);
+/* Stacks (trackAllocations): from now on every recorded block's stack is
+ * kept under its id (depth frames), until stacks_off or a stop. stack_of: a
+ * live block's stack id, 0 if it was allocated without. 0 or HS_E_NOMEM. */
+int hs__timeline_stacks_on(int depth);
+void hs__timeline_stacks_off(void);
+int hs__timeline_stacks_active(void);
+uint32_t hs__timeline_stack_of(uint32_t id);
+/* Stacks that could not be kept (past the per-recording bound, or no memory). */
+uint64_t hs__timeline_stacks_dropped(void);
 /* Ids handed out since the start (0 when not tracking). */
 uint64_t hs__timeline_allocs(void);
 /* domain/timeline.c: the timeline's fields of the HEAPSCOPE_SUMMARY record

@@ -22,7 +22,6 @@
 #include "../snapshot/snapshot.h"
 #include "domain.h"
 #include "heapscope/hs_err.h"
-#include "profile.h"
 
 #define TICK_MS 50              /* V8's kDefaultTimerDelay */
 #define TRIPLETS_PER_EVENT 1024 /* V8's OutputStream::GetChunkSize */
@@ -171,7 +170,7 @@ static int begin(bool stacks, bool ticks)
     if (ticks)
         arm(TICK_MS);
     if (stacks && !T.stacks)
-        T.stacks = hs__profile_timeline_stacks(1, hs__config.sample_depth) == 0;
+        T.stacks = hs__timeline_stacks_on(hs__config.sample_depth) == 0;
     return 0;
 }
 
@@ -185,7 +184,7 @@ static void finish(void)
         hs__timeline_stop();
     T.on = false;
     if (T.stacks)
-        hs__profile_timeline_stacks(0, 0);
+        hs__timeline_stacks_off();
     T.stacks = false;
     T.nsessions = 0;
     free(T.sent);
@@ -217,7 +216,7 @@ static void tl_start(hs_call *c, const json_t *params)
     if (!T.on)
         rc = begin(stacks, true);
     else if (stacks && !T.stacks) /* V8 installs the allocation tracker on a second start */
-        T.stacks = hs__profile_timeline_stacks(1, hs__config.sample_depth) == 0;
+        T.stacks = hs__timeline_stacks_on(hs__config.sample_depth) == 0;
     if (rc < 0) {
         hs__call_error(c, -32000, hs_strerror(rc));
         return;

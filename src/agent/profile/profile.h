@@ -22,11 +22,6 @@ json_t *hs__profile_get(int *err);
 json_t *hs__profile_stop(int *err);
 /* Stops sampling without a profile (HeapProfiler.disable). */
 void hs__profile_discard(void);
-/* The allocation timeline's stacks (trackAllocations): on = the stack of
- * every allocation from now on (the sampler at a one-byte interval, depth
- * frames), unless a sampling profile runs already: its samples then serve.
- * Off: the sampler stops unless a profile still uses it. 0 or an error. */
-int hs__profile_timeline_stacks(int on, int depth);
 /* Writes the profile so far to path (through a temporary file and rename).
  * Returns 0, HS_E_STATE if sampling is not running, or -errno. */
 int hs__profile_write(const char *path);

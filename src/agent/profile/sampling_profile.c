@@ -61,11 +61,6 @@ struct out_sample {
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-/* Who uses the sampler: a sampling profile, the timeline's stacks, or both
- * (the timeline then takes the profile's samples as they come). */
-#define USER_PROFILE 1u
-#define USER_TIMELINE 2u
-static unsigned users;
 static struct pnode *root;
 static uint32_t last_node_id;
 static uint64_t rate;
@@ -300,7 +295,7 @@ static json_t *samples_json(const struct out_sample *out, size_t n)
 static json_t *build_locked(int *err)
 {
     struct hs_sample_params p;
-    if (!(users & USER_PROFILE) || !hs__sampler_running(&p)) {
+    if (!hs__sampler_running(&p)) {
         *err = HS_E_STATE;
         return NULL;
     }
@@ -359,9 +354,8 @@ int hs__profile_start(const struct hs_sample_params *p)
 {
     pthread_mutex_lock(&mu);
     int rc = hs__sampler_start(p);
-    if (!(users & USER_PROFILE))
-        forget_locked(); /* a new profiler: node ids from 1 */
-    users |= USER_PROFILE;
+    if (rc == 0)
+        forget_locked(); /* a new profiler: node ids and ordinals from 1 */
     pthread_mutex_unlock(&mu);
     return rc;
 }
@@ -379,9 +373,7 @@ json_t *hs__profile_stop(int *err)
     pthread_mutex_lock(&mu);
     json_t *j = build_locked(err);
     if (j) {
-        users &= ~USER_PROFILE;
-        if (!users)
-            hs__sampler_stop();
+        hs__sampler_stop();
         forget_locked();
     }
     pthread_mutex_unlock(&mu);
@@ -392,29 +384,8 @@ void hs__profile_discard(void)
 {
     pthread_mutex_lock(&mu);
     hs__sampler_stop();
-    users = 0;
     forget_locked();
     pthread_mutex_unlock(&mu);
-}
-
-int hs__profile_timeline_stacks(int on, int depth)
-{
-    int rc = 0;
-    pthread_mutex_lock(&mu);
-    if (on && !(users & USER_TIMELINE)) {
-        /* Every allocation: the countdown goes below zero at each one. */
-        struct hs_sample_params p = {.interval = 1, .depth = depth};
-        if (!users)
-            rc = hs__sampler_start(&p) < 0 ? HS_E_NOMEM : 0;
-        if (rc == 0)
-            users |= USER_TIMELINE;
-    } else if (!on && (users & USER_TIMELINE)) {
-        users &= ~USER_TIMELINE;
-        if (!users)
-            hs__sampler_stop();
-    }
-    pthread_mutex_unlock(&mu);
-    return rc;
 }
 
 /* Compact, as DevTools saves a profile. */

@@ -935,9 +935,9 @@ static int write_json(struct g *g)
     if (empty == UINT32_MAX)
         return HS_E_NOMEM;
     const struct hs_trace *t = &g->in->trace;
-    int nf = t->nmap ? 7 : 6;
+    int nf = hs__trace_on(t) ? 7 : 6;
     struct hs_vec fstr = {.elem = sizeof(uint32_t)};
-    if (t->nmap) {
+    if (hs__trace_on(t)) {
         if (hs__vec_reserve(&fstr, 2 * (size_t)t->nfuncs) < 0)
             return HS_E_NOMEM;
         uint32_t *fs = fstr.p;
@@ -975,7 +975,7 @@ static int write_json(struct g *g)
     hs__jw_lit(&w, ",\"edge_count\":");
     hs__jw_u64(&w, edges);
     hs__jw_lit(&w, ",\"trace_function_count\":");
-    hs__jw_u64(&w, t->nmap ? t->nfuncs : 0);
+    hs__jw_u64(&w, hs__trace_on(t) ? t->nfuncs : 0);
     hs__jw_lit(&w, "},\n\"nodes\":[");
     int first = 1;
     node_rec(&w, &first, nf, NODE_SYNTHETIC, empty, ID_ROOT, 0, ngroups, 0, 0);
@@ -992,7 +992,7 @@ static int write_json(struct g *g)
             hs__jw_close(&w);
             return HS_E_NOMEM;
         }
-        uint32_t trace = t->nmap ? hs__trace_node_of(t, b->addr, b->size) : 0;
+        uint32_t trace = hs__trace_on(t) ? hs__trace_node_of(t, b->addr, b->size, b->id) : 0;
         node_rec(&w, &first, nf, NODE_NATIVE, name, b->id,
                  b->size > UINT32_MAX ? UINT32_MAX : b->size, eoff[j + 1] - eoff[j], trace,
                  (st[j] & ST_REACHED) ? 1 : 2);
@@ -1015,7 +1015,7 @@ static int write_json(struct g *g)
         uint64_t v[3] = {EDGE_ELEMENT, be[k].off, (first_block + be[k].to) * (uint64_t)nf};
         rec(&w, &first, v, 3);
     }
-    if (t->nmap) {
+    if (hs__trace_on(t)) {
         const uint32_t *fs = fstr.p;
         write_trace(g, &w, fs, fs + t->nfuncs);
         hs__jw_lit(&w, "],\n\"samples\":[");

@@ -133,16 +133,28 @@ struct hs_trace {
     uint32_t nnodes, nodes_cap;
     struct hs_trace_addr *map; /* sampled block address -> node */
     size_t nmap, map_cap;
+    /* The allocation timeline's stacks: a block's stack comes from its id
+     * (hs__timeline_stack_of), and stack_node[stack - 1] is its node's wire
+     * id (0 = none). */
+    int by_id;
+    uint32_t *stack_node;
+    uint32_t nstacks;
 };
+/* Whether the snapshot carries allocation stacks. */
+static inline int hs__trace_on(const struct hs_trace *t)
+{
+    return t->nmap || t->by_id;
+}
 static inline size_t hs__trace_slot(uintptr_t addr, size_t cap)
 {
     return (size_t)(((uint64_t)addr * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
 }
-/* Empty (nmap 0) when sampling is off or nothing sampled is live. */
+/* Off (hs__trace_on 0) when neither the timeline records stacks nor
+ * sampling runs, or nothing sampled is live. */
 int hs__trace_prepare(struct hs_trace *t);
 void hs__trace_free(struct hs_trace *t);
-/* The wire id of the trace node of the block at addr of size, 0 = none. */
-uint32_t hs__trace_node_of(const struct hs_trace *t, uintptr_t addr, uint64_t size);
+/* The wire id of the trace node of the block id at addr of size, 0 = none. */
+uint32_t hs__trace_node_of(const struct hs_trace *t, uintptr_t addr, uint64_t size, uint32_t id);
 
 /* ---- graph.c + writer.c: the child ----------------------------------------- */
 

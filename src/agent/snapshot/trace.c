@@ -7,10 +7,12 @@
  * estimated allocations (V8's ScaleSample) and their bytes — and a table from
  * each sampled block's address to its node, which the child reads.
  *
- * When every allocation is sampled (the allocation timeline's stacks, a
- * one-byte interval) the counts are exact and, as V8's allocation tracker
- * counts them, cover every allocation since the start, freed ones included:
- * they come from the sampler's per-stack totals, not from the live samples.
+ * While the allocation timeline records stacks (trackAllocations) every
+ * block allocated since its start has one, kept under its id
+ * (track/timeline.c), and the counts are exact and, as V8's allocation
+ * tracker counts them, cover every allocation since the start, freed ones
+ * included (per-stack totals kept as the stacks are recorded). The child then
+ * finds a block's node from its id: stack, then the stack's node.
  *
  * Parent only (it allocates and symbolizes); the child reads the result.
  */
@@ -144,11 +146,9 @@ static int sample_cb(const struct hs_sample_view *v, void *arg)
         return 1;
     if (!node)
         return 0; /* no stack: nothing to attach */
-    if (b->rate > 1) {
-        uint64_t count = hs__profile_scale(v->size, 1, b->rate);
-        t->nodes[node].count += count;
-        t->nodes[node].size += count * v->size;
-    }
+    uint64_t count = hs__profile_scale(v->size, 1, b->rate);
+    t->nodes[node].count += count;
+    t->nodes[node].size += count * v->size;
     if (put_addr(t, v->addr, v->size, node) < 0) {
         b->err = HS_E_NOMEM;
         return 1;
@@ -156,12 +156,14 @@ static int sample_cb(const struct hs_sample_view *v, void *arg)
     return 0;
 }
 
-/* Exact counts: every stack's totals, freed blocks included. */
+/* The timeline's exact counts: every stack's totals, freed blocks included. */
 static void add_totals(struct build *b)
 {
     for (uint32_t id = 1; id <= b->nstacks && !b->err; id++) {
         uint64_t allocs, bytes;
-        hs__sampler_stack_totals(id, &allocs, &bytes);
+        hs__stack_timeline_totals(id, &allocs, &bytes);
+        if (!allocs)
+            continue; /* a sampling profile's stack only */
         uint32_t node = stack_node(b, id);
         if (node) {
             b->t->nodes[node].count += allocs;
@@ -173,8 +175,9 @@ static void add_totals(struct build *b)
 int hs__trace_prepare(struct hs_trace *t)
 {
     memset(t, 0, sizeof(*t));
-    struct hs_sample_params p;
-    if (!hs__sampler_running(&p))
+    struct hs_sample_params p = {.interval = 1};
+    int by_id = hs__timeline_stacks_active();
+    if (!by_id && !hs__sampler_running(&p))
         return 0;
     t->funcs_cap = 64;
     t->nodes_cap = 256;
@@ -191,19 +194,24 @@ int hs__trace_prepare(struct hs_trace *t)
     b.stack_node = calloc(b.nstacks ? b.nstacks : 1, sizeof(*b.stack_node));
     if (!b.stack_node)
         b.err = HS_E_NOMEM;
-    if (!b.err && b.rate <= 1)
+    if (!b.err && by_id)
         add_totals(&b);
-    if (!b.err)
+    else if (!b.err)
         hs__sampler_foreach(sample_cb, &b);
-    free(b.stack_node);
     if (b.err) {
+        free(b.stack_node);
         hs__trace_free(t);
         return b.err;
     }
-    if (!t->nmap) {
-        hs__trace_free(t);
+    if (by_id) {
+        t->by_id = 1;
+        t->stack_node = b.stack_node;
+        t->nstacks = b.nstacks;
         return 0;
     }
+    free(b.stack_node);
+    if (!t->nmap)
+        hs__trace_free(t);
     return 0;
 }
 
@@ -212,11 +220,16 @@ void hs__trace_free(struct hs_trace *t)
     free(t->funcs);
     free(t->nodes);
     free(t->map);
+    free(t->stack_node);
     memset(t, 0, sizeof(*t));
 }
 
-uint32_t hs__trace_node_of(const struct hs_trace *t, uintptr_t addr, uint64_t size)
+uint32_t hs__trace_node_of(const struct hs_trace *t, uintptr_t addr, uint64_t size, uint32_t id)
 {
+    if (t->by_id) {
+        uint32_t stack = hs__timeline_stack_of(id);
+        return stack && stack <= t->nstacks ? t->stack_node[stack - 1] : 0;
+    }
     if (!t->map_cap)
         return 0;
     size_t j = hs__trace_slot(addr, t->map_cap);

@@ -106,7 +106,7 @@ struct stack_rec {
     uint32_t hash;
     uint32_t depth;
     uint32_t pad;
-    uint64_t allocs, bytes; /* samples taken with this stack, and their sizes */
+    uint64_t tl_allocs, tl_bytes; /* the timeline's allocations with this stack */
     uintptr_t pcs[];
 };
 
@@ -188,17 +188,17 @@ static uint32_t intern_locked(const uintptr_t *pcs, int n)
     return stack_count;
 }
 
-static uint32_t intern(const uintptr_t *pcs, int n, uint64_t size)
+static uint32_t intern(const uintptr_t *pcs, int n)
 {
     hs__lock(&stack_lock);
     uint32_t id = intern_locked(pcs, n);
-    if (id) {
-        stack_index[id - 1]->allocs++;
-        stack_index[id - 1]->bytes += size;
-    }
     hs__unlock(&stack_lock);
     return id;
 }
+
+/* While the allocation timeline records stacks, the store is never cleared
+ * by a sampling start (the timeline's blocks refer to its ids). */
+static int stacks_pinned;
 
 static void stacks_clear_locked(void)
 {
@@ -236,14 +236,43 @@ uint32_t hs__sampler_stack_count(void)
     return n;
 }
 
-void hs__sampler_stack_totals(uint32_t id, uint64_t *allocs, uint64_t *bytes)
+void hs__stack_timeline_totals(uint32_t id, uint64_t *allocs, uint64_t *bytes)
 {
     *allocs = *bytes = 0;
     hs__lock(&stack_lock);
     if (id >= 1 && id <= stack_count) {
-        *allocs = stack_index[id - 1]->allocs;
-        *bytes = stack_index[id - 1]->bytes;
+        *allocs = stack_index[id - 1]->tl_allocs;
+        *bytes = stack_index[id - 1]->tl_bytes;
     }
+    hs__unlock(&stack_lock);
+}
+
+static int capture(uintptr_t site_ra, int depth, uintptr_t **out);
+
+uint32_t hs__stack_record(uint32_t site, uintptr_t ra, uint64_t size, int depth)
+{
+    uintptr_t site_ra = hs__site_addr(site);
+    uintptr_t *pcs;
+    int n = capture(site_ra ? site_ra : ra, depth, &pcs);
+    if (n <= 0)
+        return 0;
+    hs__lock(&stack_lock);
+    uint32_t id = intern_locked(pcs, n);
+    if (id) {
+        stack_index[id - 1]->tl_allocs++;
+        stack_index[id - 1]->tl_bytes += size;
+    }
+    hs__unlock(&stack_lock);
+    return id;
+}
+
+void hs__stacks_pin(int on)
+{
+    hs__lock(&stack_lock);
+    if (on)
+        for (uint32_t i = 0; i < stack_count; i++)
+            stack_index[i]->tl_allocs = stack_index[i]->tl_bytes = 0;
+    stacks_pinned = on;
     hs__unlock(&stack_lock);
 }
 
@@ -471,7 +500,7 @@ static int in_agent(uintptr_t pc)
 /* The stack of the allocation, without the agent's frames and the wrapper
  * frames between them and the allocation's site; at most `depth` frames,
  * innermost first (the outermost are the ones dropped, as V8 does). */
-static int capture(uintptr_t site_ra, uintptr_t **out)
+static int capture(uintptr_t site_ra, int depth, uintptr_t **out)
 {
     if (!tls_pcs) {
         tls_pcs = hs__imem_alloc((HS_SAMPLE_MAX_DEPTH + UNWIND_SLACK) * sizeof(uintptr_t));
@@ -479,7 +508,6 @@ static int capture(uintptr_t site_ra, uintptr_t **out)
             return 0;
         hs__track_thread_hook();
     }
-    int depth = S.depth;
     int n = hs__unwind(tls_pcs, depth + UNWIND_SLACK);
     int first = 0;
     while (first < n && in_agent(tls_pcs[first]))
@@ -508,13 +536,13 @@ static void take_sample(uintptr_t addr, uint64_t size, uintptr_t ra, uintptr_t s
 {
     uintptr_t site_ra = hs__site_addr(hs__site_resolve(ra, sp));
     uintptr_t *pcs;
-    int n = capture(site_ra ? site_ra : ra, &pcs);
+    int n = capture(site_ra ? site_ra : ra, S.depth, &pcs);
     struct hs_sample s = {
         .addr = addr,
         .size = size,
         .ordinal = atomic_fetch_add_explicit(&S.ordinal, 1, memory_order_relaxed) + 1,
         .born_ns = now_ns(),
-        .stack = n > 0 ? intern(pcs, n, size) : 0,
+        .stack = n > 0 ? intern(pcs, n) : 0,
         .epoch = ep,
     };
     (void)insert_sample(&s);
@@ -542,12 +570,6 @@ void hs__sample_alloc_slow(uintptr_t addr, uint64_t size, uintptr_t ra, uintptr_
     take_sample(addr, size, ra, sp, ep);
 }
 
-void hs__sample_catch_up(void)
-{
-    if (tls_epoch != atomic_load_explicit(&S.epoch, memory_order_relaxed))
-        hs__tls_countdown = -1;
-}
-
 /* ---- control (service thread, or at load and exit) ------------------------------------ */
 
 static void clear_tables(void)
@@ -566,7 +588,8 @@ static void clear_tables(void)
         hs__unlock(&sh->lock);
     }
     hs__lock(&stack_lock);
-    stacks_clear_locked();
+    if (!stacks_pinned)
+        stacks_clear_locked();
     hs__unlock(&stack_lock);
 }
 

@@ -23,6 +23,7 @@
  * and reuses them).
  */
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "../agent_int.h"
@@ -100,12 +101,106 @@ static inline void add(uint32_t k, int64_t n, int64_t bytes)
         atomic_fetch_add_explicit(&f->bytes, bytes, memory_order_relaxed);
 }
 
-void hs__timeline_alloc_slow(uint32_t frag, uint64_t size)
+/* ---- stacks: a stack id per block id ------------------------------------------ */
+
+/* Ids are dense and handed out in order, so a block's stack is kept at index
+ * id / 2 of a flat array: written once by the allocating thread, sequential
+ * like the ids, with nothing to do on free (a freed block's entry is simply
+ * never read). Chunks are mapped on first use and never unmapped (a thread
+ * may be writing as stacks stop): a stop gives their memory back with
+ * MADV_DONTNEED. Per recording at most MAX_STACKED allocations keep a stack. */
+#define SID_CHUNK_LOG2 20
+#define SID_CHUNK_BYTES ((size_t)sizeof(uint32_t) << SID_CHUNK_LOG2)
+#define SID_CHUNKS (1u << (31 - SID_CHUNK_LOG2))
+#define MAX_STACKED (256u << 20) /* 1 GiB of entries */
+
+static uint32_t *_Atomic sid_dir[SID_CHUNKS];
+static _Atomic int stacks_on;
+static int stacks_depth;
+static uint32_t stacks_first; /* the first id with a stack in this recording */
+static _Atomic uint64_t stacks_dropped;
+
+static void put_stack(uint32_t id, uint32_t stack)
+{
+    uint32_t ix = id >> 1;
+    if (ix - (stacks_first >> 1) >= MAX_STACKED) {
+        atomic_fetch_add_explicit(&stacks_dropped, 1, memory_order_relaxed);
+        return;
+    }
+    uint32_t *_Atomic *slot = &sid_dir[ix >> SID_CHUNK_LOG2];
+    uint32_t *p = atomic_load_explicit(slot, memory_order_acquire);
+    if (HS_UNLIKELY(!p)) {
+        void *m = mmap(NULL, SID_CHUNK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) {
+            atomic_fetch_add_explicit(&stacks_dropped, 1, memory_order_relaxed);
+            return;
+        }
+        uint32_t *none = NULL;
+        if (atomic_compare_exchange_strong_explicit(slot, &none, (uint32_t *)m,
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            p = m;
+        } else {
+            munmap(m, SID_CHUNK_BYTES);
+            p = none;
+        }
+    }
+    atomic_store_explicit((_Atomic uint32_t *)&p[ix & ((1u << SID_CHUNK_LOG2) - 1)], stack,
+                          memory_order_relaxed);
+}
+
+uint32_t hs__timeline_stack_of(uint32_t id)
+{
+    uint32_t ix = id >> 1;
+    if (ix - (stacks_first >> 1) >= MAX_STACKED)
+        return 0;
+    uint32_t *p = atomic_load_explicit(&sid_dir[ix >> SID_CHUNK_LOG2], memory_order_acquire);
+    return p ? atomic_load_explicit((_Atomic uint32_t *)&p[ix & ((1u << SID_CHUNK_LOG2) - 1)],
+                                    memory_order_relaxed)
+             : 0;
+}
+
+int hs__timeline_stacks_on(int depth)
+{
+    if (atomic_load(&stacks_on))
+        return 0;
+    hs__stacks_pin(1);
+    stacks_depth = depth;
+    stacks_first = (uint32_t)(HS_FIRST_OBJECT_ID +
+                              2 * (atomic_load_explicit(&hs__counters.seq, memory_order_relaxed) &
+                                   HS_SEQ_MASK));
+    atomic_store_explicit(&stacks_dropped, 0, memory_order_relaxed);
+    atomic_store_explicit(&stacks_on, 1, memory_order_release);
+    return 0;
+}
+
+void hs__timeline_stacks_off(void)
+{
+    if (!atomic_exchange(&stacks_on, 0))
+        return;
+    hs__stacks_pin(0);
+    for (uint32_t c = 0; c < SID_CHUNKS; c++) {
+        uint32_t *p = atomic_load_explicit(&sid_dir[c], memory_order_acquire);
+        if (p) /* zero pages from now on, even under a late writer */
+            madvise(p, SID_CHUNK_BYTES, MADV_DONTNEED);
+    }
+}
+
+int hs__timeline_stacks_active(void)
+{
+    return atomic_load_explicit(&stacks_on, memory_order_acquire);
+}
+
+uint64_t hs__timeline_stacks_dropped(void)
+{
+    return atomic_load_explicit(&stacks_dropped, memory_order_relaxed);
+}
+
+void hs__timeline_alloc_slow(uint32_t frag, uint32_t id, uint64_t size, uint32_t site, uintptr_t ra)
 {
     add(frag, 1, (int64_t)size);
-    /* With stacks, this very allocation is sampled (hs__track_alloc samples
-     * after counting it). */
-    hs__sample_catch_up();
+    if (atomic_load_explicit(&stacks_on, memory_order_relaxed))
+        put_stack(id, hs__stack_record(site, ra, size, stacks_depth));
 }
 
 void hs__timeline_free_slow(uint32_t id, uint64_t size)
@@ -208,6 +303,7 @@ uint64_t hs__timeline_allocs(void)
 
 void hs__timeline_stop(void)
 {
+    hs__timeline_stacks_off();
     atomic_store_explicit(&hs__timeline_on, 0, memory_order_seq_cst);
     atomic_fetch_and_explicit(&hs__counters.seq, HS_SEQ_MASK, memory_order_seq_cst);
 }

@@ -117,7 +117,7 @@ void hs__track_alloc(void *p, size_t size, uintptr_t ra, uintptr_t sp)
             atomic_fetch_add_explicit(&hs__counters.unrecorded, 1, memory_order_relaxed);
         } else {
             live_delta((int64_t)size);
-            hs__timeline_alloc(frag, size);
+            hs__timeline_alloc(frag, id, size, site, ra);
         }
     }
     hs__sample_alloc((uintptr_t)p, size, ra, sp);

@@ -204,15 +204,16 @@ test('fragments hold each phase\'s live blocks and bytes; the snapshot\'s sample
   assert.deepEqual([one('burst_free').count, one('burst_free').size], [PLAN.churn[0], PLAN.churn[0] * PLAN.churn[1]]);
   const leakCount = PLAN.leak[0] * PLAN.leakRounds;
   assert.deepEqual([one('trickle_leak').count, one('trickle_leak').size], [leakCount, leakCount * PLAN.leak[1]]);
-  // A realloc is an allocation too (as for the sampling profile): grow's.
-  assert.deepEqual([one('grow').count, one('grow').size], [keptNow, keptNow * 2 * PLAN.keep[1]]);
-  // Each live block points at the node of its last (re)allocation.
+  // A realloc keeps the block, its id and its allocation stack (V8 keeps an
+  // object's trace): no node for grow.
+  assert.equal(byLeaf('grow').length, 0);
+  // Each live block points at the node of its allocation.
   const traceIdx = fields.indexOf('trace_node_id');
   const leafOf = (n) => {
     const tn = nodes.get(s.nodes[n.index * fields.length + traceIdx]);
     return tn && tn.path[tn.path.length - 1];
   };
-  for (const n of keptBlocks) assert.equal(leafOf(n), 'grow', `kept block #${n.id}`);
+  for (const n of keptBlocks) assert.equal(leafOf(n), 'burst_keep', `kept block #${n.id}`);
   for (const n of leakedBlocks) assert.equal(leafOf(n), 'trickle_leak', `leaked block #${n.id}`);
 
   // The file loads in memlab.
