@@ -179,11 +179,51 @@ static void test_restart(void **state)
     hs__timeline_stop();
 }
 
+/* Stacks by id: a block allocated while they are on has one, kept under its
+ * id, counted in its stack's totals; one from before has none; a stop
+ * forgets them. */
+static void test_stacks_by_id(void **state)
+{
+    (void)state;
+    const uintptr_t a = 0x1a0000000000ull;
+    hs__track_alloc((void *)a, 16, 0, 0);
+    assert_int_equal(hs__timeline_start(), 0);
+    assert_int_equal(hs__timeline_stacks_on(32), 0);
+    assert_true(hs__timeline_stacks_active());
+    hs__track_alloc((void *)(a + 64), 40, 0, 0);
+    hs__track_alloc((void *)(a + 128), 24, 0, 0);
+    hs_block old, b1, b2;
+    assert_int_equal(hs__registry_lookup(a, &old), 1);
+    assert_int_equal(hs__registry_lookup(a + 64, &b1), 1);
+    assert_int_equal(hs__registry_lookup(a + 128, &b2), 1);
+    assert_int_equal(hs__timeline_stack_of(old.id), 0);
+    uint32_t s1 = hs__timeline_stack_of(b1.id);
+    assert_true(s1 != 0);
+    /* Same call site, same stack: interned once, counted twice. */
+    uint64_t allocs, bytes;
+    hs__stack_timeline_totals(s1, &allocs, &bytes);
+    if (hs__timeline_stack_of(b2.id) == s1) {
+        assert_int_equal(allocs, 2);
+        assert_int_equal(bytes, 64);
+    } else {
+        assert_int_equal(allocs, 1);
+        assert_int_equal(bytes, 40);
+    }
+    /* A free leaves the entry; nobody reads it for a dead block. */
+    hs__track_free((void *)(a + 64));
+    hs__timeline_stop();
+    assert_false(hs__timeline_stacks_active());
+    assert_int_equal(hs__timeline_stack_of(b2.id), 0);
+    hs__track_free((void *)a);
+    hs__track_free((void *)(a + 128));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fragments_exact_under_races),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_stacks_by_id),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
