@@ -77,6 +77,8 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 
 static void broadcast(const char *method, json_t *params)
 {
+    if (!params) /* out of memory: no event rather than one without its params */
+        return;
     for (int i = 0; i < T.nsessions; i++)
         hs__session_event(T.sessions[i], method, json_incref(params));
     json_decref(params);
@@ -180,6 +182,10 @@ static void finish(void)
     if (T.timer)
         hs_server_timer_cancel(hs__service_server(), T.timer);
     T.timer = 0;
+    uint64_t dropped = hs__timeline_stacks_dropped();
+    if (T.stacks && dropped)
+        dprintf(2, "heapscope: the timeline kept no stack for %llu allocations (past its bound)\n",
+                (unsigned long long)dropped);
     if (T.on)
         hs__timeline_stop();
     T.on = false;
