@@ -381,6 +381,7 @@ struct hs_config {
     int snapshot_at_exit;           /* HEAPSCOPE_SNAPSHOT_AT_EXIT */
     int snapshot_signal;            /* HEAPSCOPE_SNAPSHOT_SIGNAL, 0 = none */
     int track;                      /* HEAPSCOPE_TRACK: 0 off, 1 on, 2 with stacks */
+    int track_period_ms;            /* HEAPSCOPE_TRACK_PERIOD_MS: the timeline's tick */
 };
 extern struct hs_config hs__config;
 #define HS_SNAPSHOT_OUT_DEFAULT "heapscope-%p-%n.heapsnapshot"

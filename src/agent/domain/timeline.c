@@ -23,7 +23,9 @@
 #include "domain.h"
 #include "heapscope/hs_err.h"
 
-#define TICK_MS 50              /* V8's kDefaultTimerDelay */
+/* The tick's period: V8's kDefaultTimerDelay, 50 ms, unless
+ * HEAPSCOPE_TRACK_PERIOD_MS says otherwise (tests). */
+#define TICK_MS ((unsigned)hs__config.track_period_ms)
 #define TRIPLETS_PER_EVENT 1024 /* V8's OutputStream::GetChunkSize */
 #define MAX_SESSIONS 16
 

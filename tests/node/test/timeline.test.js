@@ -72,8 +72,8 @@ class Recording {
   }
 }
 
-async function start(t, trackAllocations) {
-  const tg = await startTarget(t, { program: PHASES });
+async function start(t, trackAllocations, env = {}) {
+  const tg = await startTarget(t, { program: PHASES, env });
   assert.equal(await tg.command('ping'), 'pong'); // stdio's buffers exist from now on
   const client = await CDP({ host: '127.0.0.1', port: tg.port });
   let closed = false;
@@ -291,6 +291,42 @@ test('HEAPSCOPE_TRACK=stacks records from load; a client\'s start begins afresh 
   assert.equal(s.samples.length, 2 * rec.ticks.length, 'samples count from the client\'s start');
   // The client's recording is the client's: it asked for no stacks.
   assert.equal(s.snapshot.trace_function_count, 0);
+});
+
+test('more than 1024 fragments changing at one tick: heapStatsUpdates of 1024 triplets at most, all before its lastSeenObjectId', async (t) => {
+  // A 2 ms tick (HEAPSCOPE_TRACK_PERIOD_MS) so that 1100 fragments take a second or two.
+  const N = 1100;
+  const { tg, client, rec } = await start(t, false, { HEAPSCOPE_TRACK_PERIOD_MS: '2' });
+  // One kept block per fragment: a block, then a tick, N times.
+  const first = await rec.nextTick();
+  for (let i = 0; i < N; i++) {
+    assert.equal(await tg.command('keep 1 16'), 'kept 1');
+    await rec.nextTick();
+  }
+  const owning = [...rec.frag.entries()].filter(([k, f]) => k > first && f.count === 1);
+  assert.ok(owning.length >= N * 0.9, `${owning.length} fragments hold one block each`);
+  // Free them all at once: every one of those fragments changes at the next tick.
+  const before = rec.events.length;
+  assert.equal(await tg.command(`drop ${N}`), `dropped ${N}`);
+  await rec.nextTick();
+  await rec.nextTick(); // the drop may straddle a tick: the one after it certainly saw all of it
+  const after = rec.events.slice(before);
+  let run = [];
+  let split = null;
+  for (const e of after) {
+    if (e.kind === 'update') {
+      run.push(e.u.length / 3);
+      continue;
+    }
+    if (run.reduce((a, b) => a + b, 0) > 1024) split = run;
+    run = [];
+  }
+  assert.ok(split, `a tick with more than 1024 changed fragments: ${JSON.stringify(after.map((e) => (e.kind === 'update' ? e.u.length / 3 : 'tick')))}`);
+  assert.ok(split.every((n) => n <= 1024) && split.length >= 2, `split into ${JSON.stringify(split)}`);
+  assert.ok(split.slice(0, -1).every((n) => n === 1024), 'every event but the last is full');
+  for (const [k] of owning) assert.equal(rec.frag.get(k).count, 0, `fragment ${k} is empty after the drop`);
+  await stopAndRead(client, { reportProgress: false });
+  await tg.finish();
 });
 
 test('sampling-only mode: tracking needs the registry', async (t) => {
