@@ -218,12 +218,59 @@ static void test_stacks_by_id(void **state)
     hs__track_free((void *)(a + 128));
 }
 
+/* Many threads allocating from one call site: one stack, every allocation
+ * counted under it (most of them found in the thread's cache, no lock). */
+struct same_site {
+    pthread_t t;
+    uintptr_t base;
+};
+
+static void *same_site_main(void *arg)
+{
+    struct same_site *w = arg;
+    for (int i = 0; i < 1000; i++)
+        hs__track_alloc((void *)(w->base + (uintptr_t)i * 64), 8, 0, 0);
+    for (int i = 0; i < 1000; i++)
+        hs__track_free((void *)(w->base + (uintptr_t)i * 64));
+    return NULL;
+}
+
+static void test_stacks_one_site_many_threads(void **state)
+{
+    (void)state;
+    assert_int_equal(hs__timeline_start(), 0);
+    assert_int_equal(hs__timeline_stacks_on(32), 0);
+    struct same_site w[THREADS];
+    for (unsigned i = 0; i < THREADS; i++) {
+        w[i] = (struct same_site){.base = 0x1b0000000000ull + (uintptr_t)i * (1u << 20)};
+        assert_int_equal(pthread_create(&w[i].t, NULL, same_site_main, &w[i]), 0);
+    }
+    for (unsigned i = 0; i < THREADS; i++)
+        pthread_join(w[i].t, NULL);
+    /* The loop's call: the stack with the most allocations, all of them. */
+    uint64_t best = 0, best_bytes = 0, total = 0;
+    for (uint32_t id = 1; id <= hs__sampler_stack_count(); id++) {
+        uint64_t allocs, bytes;
+        hs__stack_timeline_totals(id, &allocs, &bytes);
+        total += allocs;
+        if (allocs > best) {
+            best = allocs;
+            best_bytes = bytes;
+        }
+    }
+    assert_int_equal(total, THREADS * 1000);
+    assert_int_equal(best, THREADS * 1000);
+    assert_int_equal(best_bytes, THREADS * 1000 * 8);
+    hs__timeline_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fragments_exact_under_races),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_stacks_by_id),
+        cmocka_unit_test(test_stacks_one_site_many_threads),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -106,7 +106,7 @@ struct stack_rec {
     uint32_t hash;
     uint32_t depth;
     uint32_t pad;
-    uint64_t tl_allocs, tl_bytes; /* the timeline's allocations with this stack */
+    _Atomic uint64_t tl_allocs, tl_bytes; /* the timeline's allocations with this stack */
     uintptr_t pcs[];
 };
 
@@ -120,6 +120,13 @@ struct arena_link {
     struct arena_link *prev;
 };
 static struct arena_link *arena_chunks;
+/* Chunks of a cleared store, reused before new ones: a chunk, once mapped,
+ * stays mapped for the process's life (at most STACK_ARENA_MAX), so that a
+ * thread reading a record through its cache after a clear reads stale
+ * bytes, never unmapped memory. */
+static struct arena_link *arena_spare;
+/* Bumped by every clear: a thread's cached records from before are void. */
+static _Atomic uint32_t store_gen = 1;
 
 static uint32_t hash_pcs(const uintptr_t *pcs, int n)
 {
@@ -139,8 +146,10 @@ static void *arena_alloc(size_t n)
         if (n + sizeof(struct arena_link) > STACK_ARENA_CHUNK ||
             arena_total + STACK_ARENA_CHUNK > STACK_ARENA_MAX)
             return NULL;
-        struct arena_link *c = hs__imem_alloc(STACK_ARENA_CHUNK);
-        if (!c)
+        struct arena_link *c = arena_spare;
+        if (c)
+            arena_spare = c->prev;
+        else if (!(c = hs__imem_alloc(STACK_ARENA_CHUNK)))
             return NULL;
         c->prev = arena_chunks;
         arena_chunks = c;
@@ -155,9 +164,8 @@ static void *arena_alloc(size_t n)
 
 /* The id of this stack (1-based), 0 if it cannot be stored. Caller holds
  * stack_lock. */
-static uint32_t intern_locked(const uintptr_t *pcs, int n)
+static uint32_t intern_hashed_locked(const uintptr_t *pcs, int n, uint32_t h)
 {
-    uint32_t h = hash_pcs(pcs, n);
     uint32_t *bucket = &stack_buckets[h & ((1u << STACK_BUCKETS_LOG2) - 1)];
     for (uint32_t id = *bucket; id; id = stack_index[id - 1]->next) {
         const struct stack_rec *r = stack_index[id - 1];
@@ -181,11 +189,18 @@ static uint32_t intern_locked(const uintptr_t *pcs, int n)
         return 0;
     r->hash = h;
     r->depth = (uint32_t)n;
+    atomic_store_explicit(&r->tl_allocs, 0, memory_order_relaxed); /* a reused chunk's bytes */
+    atomic_store_explicit(&r->tl_bytes, 0, memory_order_relaxed);
     memcpy(r->pcs, pcs, (size_t)n * sizeof(*pcs));
     r->next = *bucket;
     stack_index[stack_count++] = r;
     *bucket = stack_count;
     return stack_count;
+}
+
+static uint32_t intern_locked(const uintptr_t *pcs, int n)
+{
+    return intern_hashed_locked(pcs, n, hash_pcs(pcs, n));
 }
 
 static uint32_t intern(const uintptr_t *pcs, int n)
@@ -204,9 +219,11 @@ static void stacks_clear_locked(void)
 {
     while (arena_chunks) {
         struct arena_link *prev = arena_chunks->prev;
-        hs__imem_free(arena_chunks, STACK_ARENA_CHUNK);
+        arena_chunks->prev = arena_spare;
+        arena_spare = arena_chunks;
         arena_chunks = prev;
     }
+    atomic_fetch_add_explicit(&store_gen, 1, memory_order_release);
     arena_chunk = NULL;
     arena_used = arena_total = 0;
     hs__imem_free(stack_index, (size_t)stack_index_cap * sizeof(*stack_index));
@@ -241,13 +258,31 @@ void hs__stack_timeline_totals(uint32_t id, uint64_t *allocs, uint64_t *bytes)
     *allocs = *bytes = 0;
     hs__lock(&stack_lock);
     if (id >= 1 && id <= stack_count) {
-        *allocs = stack_index[id - 1]->tl_allocs;
-        *bytes = stack_index[id - 1]->tl_bytes;
+        *allocs = atomic_load_explicit(&stack_index[id - 1]->tl_allocs, memory_order_relaxed);
+        *bytes = atomic_load_explicit(&stack_index[id - 1]->tl_bytes, memory_order_relaxed);
     }
     hs__unlock(&stack_lock);
 }
 
 static int capture(uintptr_t site_ra, int depth, uintptr_t **out);
+
+/* A thread's cache of the stacks it recorded last, by hash: the timeline
+ * records the stack of every allocation, and most repeat, so that most
+ * allocations find theirs here and take no lock. Records never move and
+ * their chunks stay mapped (arena_spare); an entry is good while the store's
+ * generation is the one it was filled in. */
+#define TL_CACHE 256
+struct tl_cache_ent {
+    uint32_t hash, id, gen, pad;
+    const struct stack_rec *rec;
+};
+static HS_TLS struct tl_cache_ent *tls_cache;
+
+static void count_timeline(struct stack_rec *r, uint64_t size)
+{
+    atomic_fetch_add_explicit(&r->tl_allocs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->tl_bytes, size, memory_order_relaxed);
+}
 
 uint32_t hs__stack_record(uint32_t site, uintptr_t ra, uint64_t size, int depth)
 {
@@ -256,13 +291,26 @@ uint32_t hs__stack_record(uint32_t site, uintptr_t ra, uint64_t size, int depth)
     int n = capture(site_ra ? site_ra : ra, depth, &pcs);
     if (n <= 0)
         return 0;
-    hs__lock(&stack_lock);
-    uint32_t id = intern_locked(pcs, n);
-    if (id) {
-        stack_index[id - 1]->tl_allocs++;
-        stack_index[id - 1]->tl_bytes += size;
+    uint32_t h = hash_pcs(pcs, n);
+    if (!tls_cache)
+        tls_cache = hs__imem_alloc(TL_CACHE * sizeof(*tls_cache));
+    struct tl_cache_ent *c = tls_cache ? &tls_cache[h & (TL_CACHE - 1)] : NULL;
+    uint32_t gen = atomic_load_explicit(&store_gen, memory_order_acquire);
+    if (c && c->rec && c->hash == h && c->gen == gen && c->rec->depth == (uint32_t)n &&
+        !memcmp(c->rec->pcs, pcs, (size_t)n * sizeof(*pcs))) {
+        count_timeline((struct stack_rec *)c->rec, size);
+        return c->id;
     }
+    hs__lock(&stack_lock);
+    uint32_t id = intern_hashed_locked(pcs, n, h);
+    struct stack_rec *r = id ? stack_index[id - 1] : NULL;
+    gen = atomic_load_explicit(&store_gen, memory_order_relaxed);
     hs__unlock(&stack_lock);
+    if (!r)
+        return 0;
+    count_timeline(r, size);
+    if (c)
+        *c = (struct tl_cache_ent){.hash = h, .id = id, .gen = gen, .rec = r};
     return id;
 }
 
@@ -270,8 +318,10 @@ void hs__stacks_pin(int on)
 {
     hs__lock(&stack_lock);
     if (on)
-        for (uint32_t i = 0; i < stack_count; i++)
-            stack_index[i]->tl_allocs = stack_index[i]->tl_bytes = 0;
+        for (uint32_t i = 0; i < stack_count; i++) {
+            atomic_store_explicit(&stack_index[i]->tl_allocs, 0, memory_order_relaxed);
+            atomic_store_explicit(&stack_index[i]->tl_bytes, 0, memory_order_relaxed);
+        }
     stacks_pinned = on;
     hs__unlock(&stack_lock);
 }
@@ -526,6 +576,10 @@ static int capture(uintptr_t site_ra, int depth, uintptr_t **out)
 
 void hs__sample_thread_exit(void)
 {
+    if (tls_cache) {
+        hs__imem_free(tls_cache, TL_CACHE * sizeof(*tls_cache));
+        tls_cache = NULL;
+    }
     if (tls_pcs) {
         hs__imem_free(tls_pcs, (HS_SAMPLE_MAX_DEPTH + UNWIND_SLACK) * sizeof(uintptr_t));
         tls_pcs = NULL;
