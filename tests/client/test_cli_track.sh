@@ -71,20 +71,57 @@ expect_eq "${out##*$'\n'}" "$open_line" "the last line says where to open it"
 expect_eq "$(find "$tmp" -name '*.tmp-*')" "" "no temporary file left"
 
 # ---- --stacks, stopped by SIGINT once the first live line is out, ws:// URL --------------
-spawn int "$hs" track --target "$url" --stacks -o "$tmp/int.heaptimeline"
-expect_line int "^heapscope: recording the allocation timeline of $url with allocation stacks until Ctrl-C or SIGTERM$"
-expect_line int "$live_re"
-expect_eq "${BASH_REMATCH[1]}" 1 "the first live line is for second 1"
-kill -INT "$int_pid"
-if expect_line int "$(summary_re "$tmp/int.heaptimeline" stacks)"; then
-  frags=${BASH_REMATCH[4]}
-  check "$tmp/int.heaptimeline" --node-fields 7 --samples "$frags" \
-    --trace-function heapscopeTrackAlloc && ok ||
-    fail "the SIGINT file is not a timeline with a sample per lastSeenObjectId and the stacks of heapscopeTrackAlloc"
-fi
-expect_line int "^$(sed 's/[()]/\\&/g' <<<"$open_line")$"
-wait "$int_pid"
-expect_eq "$?" 0 "track stopped by SIGINT: exit status"
+# On a node of its own. Node 20 itself has died of SIGSEGV now and then in CI
+# while it streamed this snapshot (V8's allocation tracker; never reproduced
+# here in 25 runs): a crash of the peer is not heapscope's failure, so that
+# attempt, run in a subshell whose counts are dropped, is made once more on a
+# new node, and the crash is said. A crash in the second attempt fails, as
+# does any failure with node alive.
+stacks_case() { # N: attempt; sets crashed to node's signal, or 0
+  local n=$1 np ip
+  start_inspect "nodeS$n" "$here/track_target.js"
+  np=$(eval echo "\$nodeS${n}_pid")
+  spawn "int$n" "$hs" track --target "$url" --stacks -o "$tmp/int$n.heaptimeline"
+  ip=$(eval echo "\$int${n}_pid")
+  expect_line "int$n" "^heapscope: recording the allocation timeline of $url with allocation stacks until Ctrl-C or SIGTERM$"
+  expect_line "int$n" "$live_re"
+  expect_eq "${BASH_REMATCH[1]}" 1 "the first live line is for second 1"
+  kill -INT "$ip"
+  if expect_line "int$n" "$(summary_re "$tmp/int$n.heaptimeline" stacks)"; then
+    frags=${BASH_REMATCH[4]}
+    check "$tmp/int$n.heaptimeline" --node-fields 7 --samples "$frags" \
+      --trace-function heapscopeTrackAlloc && ok ||
+      fail "the SIGINT file is not a timeline with a sample per lastSeenObjectId and the stacks of heapscopeTrackAlloc"
+  fi
+  expect_line "int$n" "^$(sed 's/[()]/\\&/g' <<<"$open_line")$"
+  wait "$ip"
+  expect_eq "$?" 0 "track stopped by SIGINT: exit status"
+  crashed=0
+  if ! kill -0 "$np" 2>/dev/null; then
+    wait "$np"
+    crashed=$(($? > 128 ? $? - 128 : 0))
+  fi
+  kill -KILL "$np" 2>/dev/null
+  wait "$np" 2>/dev/null
+}
+url1=$url hostport1=$hostport
+(
+  f0=$fails
+  stacks_case 1
+  [ "$fails" -eq "$f0" ] && exit 0
+  [ "$crashed" -ne 0 ] && exit 3
+  exit 1
+)
+case $? in
+0) ok ;;
+3)
+  echo "NOTE: node died of a signal while streaming the --stacks snapshot; once more on a new node" >&2
+  stacks_case 2
+  [ "$crashed" -eq 0 ] && ok || fail "node died of signal $crashed again in the --stacks case"
+  ;;
+*) fail "the --stacks case against node (the FAIL lines above)" ;;
+esac
+url=$url1 hostport=$hostport1
 
 # ---- on a terminal: one updating line, the progress bar, the summary --------------------
 if script -qec "$(printf '%q ' "$hs" track --target "$hostport" --duration 1.2 -o "$tmp/tty.heaptimeline")" \
