@@ -361,10 +361,12 @@ def sha256_file(f, start=0, end=None):
 
 # ---- running ----------------------------------------------------------------
 
-def base_env():
+def base_env(prefixes=SCRUB_PREFIXES, names=SCRUB_NAMES):
+    """The caller's environment without the variables that would change what
+    a workload or tool does, and the names of those removed."""
     env, dropped = {}, []
     for k, v in os.environ.items():
-        if k in SCRUB_NAMES or k.startswith(SCRUB_PREFIXES):
+        if k in names or k.startswith(prefixes):
             dropped.append(k)
         else:
             env[k] = v

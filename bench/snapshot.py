@@ -38,7 +38,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import first_line, loadavg, machine  # noqa: E402  (bench/run.py: one copy)
+import run  # noqa: E402  (bench/run.py: one copy of what both need)
+from run import first_line, loadavg, machine  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -346,13 +347,7 @@ def check_snapshot(path, ready, full):
 # ---- the two tools ------------------------------------------------------------
 
 def base_env():
-    env, dropped = {}, []
-    for k, v in os.environ.items():
-        if k in SCRUB_NAMES or k.startswith(SCRUB_PREFIXES):
-            dropped.append(k)
-        else:
-            env[k] = v
-    return env, dropped
+    return run.base_env(SCRUB_PREFIXES, SCRUB_NAMES)
 
 
 def prog_args(a):
