@@ -282,7 +282,8 @@ void hs__timeline_read(uint32_t k, int64_t *count, int64_t *bytes);
 void hs__timeline_stop(void);
 /* Stacks (trackAllocations): from now on every recorded block's stack is
  * kept under its id (depth frames), until stacks_off or a stop. stack_of: a
- * live block's stack id, 0 if it was allocated without. 0 or HS_E_NOMEM. */
+ * live block's stack id, 0 if it was allocated without. on: 0 (also when
+ * already on); stacks that cannot be kept are counted as dropped. */
 int hs__timeline_stacks_on(int depth);
 void hs__timeline_stacks_off(void);
 int hs__timeline_stacks_active(void);

@@ -35,7 +35,6 @@ struct counts {
 
 static struct {
     bool on;
-    bool stacks;
     int timer; /* 0 = none */
     unsigned delay_ms;
     uint64_t t0_ns;      /* the first tick, 0 before it */
@@ -173,8 +172,8 @@ static int begin(bool stacks, bool ticks)
     T.timer = 0;
     if (ticks)
         arm(TICK_MS);
-    if (stacks && !T.stacks)
-        T.stacks = hs__timeline_stacks_on(hs__config.sample_depth) == 0;
+    if (stacks)
+        hs__timeline_stacks_on(hs__config.sample_depth);
     return 0;
 }
 
@@ -185,15 +184,12 @@ static void finish(void)
         hs_server_timer_cancel(hs__service_server(), T.timer);
     T.timer = 0;
     uint64_t dropped = hs__timeline_stacks_dropped();
-    if (T.stacks && dropped)
+    if (hs__timeline_stacks_active() && dropped)
         dprintf(2, "heapscope: the timeline kept no stack for %llu allocations (past its bound)\n",
                 (unsigned long long)dropped);
     if (T.on)
-        hs__timeline_stop();
+        hs__timeline_stop(); /* stacks too */
     T.on = false;
-    if (T.stacks)
-        hs__timeline_stacks_off();
-    T.stacks = false;
     T.nsessions = 0;
     free(T.sent);
     free(T.samples);
@@ -223,8 +219,8 @@ static void tl_start(hs_call *c, const json_t *params)
     int rc = 0;
     if (!T.on)
         rc = begin(stacks, true);
-    else if (stacks && !T.stacks) /* V8 installs the allocation tracker on a second start */
-        T.stacks = hs__timeline_stacks_on(hs__config.sample_depth) == 0;
+    else if (stacks) /* V8 installs the allocation tracker on a second start */
+        hs__timeline_stacks_on(hs__config.sample_depth);
     if (rc < 0) {
         hs__call_error(c, -32000, hs_strerror(rc));
         return;
@@ -276,11 +272,11 @@ int hs__timeline_summary(char *buf, size_t n)
 {
     return snprintf(buf, n,
                     "timeline=%s timeline_allocs=%llu timeline_ticks=%llu timeline_stacks=%u",
-                    !T.on      ? "off"
-                    : T.stacks ? "stacks"
-                               : "on",
+                    !T.on                          ? "off"
+                    : hs__timeline_stacks_active() ? "stacks"
+                                                   : "on",
                     (unsigned long long)hs__timeline_allocs(), (unsigned long long)(T.nsamples / 2),
-                    T.stacks ? hs__sampler_stack_count() : 0u);
+                    hs__timeline_stacks_active() ? hs__sampler_stack_count() : 0u);
 }
 
 void hs__timeline_load(void)
