@@ -318,28 +318,43 @@ def check_churn_snapshot(path, threads, what):
                    "%s: %s: no worker %s has tid %s" % (what, g["name"], m.group(2), m.group(1)))
             stacks[m.group(2)] = g["name"]
     missed = NCHURN - len(stacks)
-    owners, anon, extra = set(), 0, []
+    anon, extra, stale = 0, [], []
     groups = set(stacks.values())
+    choices = []  # per slot array held by stacks: the worker groups that hold it
     for b in slots:
         rs = {s.nodes[r[0]]["name"]: s.nodes[r[0]]["type"] for r in s.retainers[b["i"]]}
         mine = [x for x in rs if x in groups]
         anons = [x for x in rs if x.startswith("(anonymous memory) 0x")]
         # Other blocks may hold a stale copy of the address (the scan is conservative: a
-        # buffer's unwritten bytes are scanned too); no other root may.
+        # buffer's unwritten bytes are scanned too), and so may another worker's stack (a
+        # dead local still holding the address of a block freed there before this array
+        # took its place: the workers share malloc's arenas); no other root may.
         others = [x for x, t in rs.items() if x not in mine and x not in anons and t != "native"]
         extra += [x for x, t in rs.items() if t == "native"]
-        if len(mine) == 1 and not anons and not others:
-            owners.add(mine[0])
+        if mine and not anons and not others:
+            choices.append((b, mine))
         elif not mine and len(anons) == 1 and not others:
             anon += 1
         else:
-            fail("%s: a churn_slots block (id %d) is retained by %s, not by one worker's "
+            fail("%s: a churn_slots block (id %d) is retained by %s, not by a worker's "
                  "(stack) group" % (what, b["id"], sorted(rs)))
+    # Each array to its own worker: a distinct group for every array (arrays held by one
+    # stack first; the stale extra holders are then the groups left over).
+    owners = set()
+    for b, mine in sorted(choices, key=lambda c: len(c[1])):
+        free = [g for g in mine if g not in owners]
+        if free:
+            owners.add(free[0])
+            if len(mine) > 1:
+                stale.append("%d: %s" % (b["id"], sorted(mine)))
     expect(len(owners) + anon == len(slots) and anon <= missed,
            "%s: %d distinct (stack) groups and %d (anonymous memory) hold the %d slot arrays; "
            "%d workers were not stopped" % (what, len(owners), anon, len(slots), missed))
     if extra:
         note("%s: blocks also pointing at a slot array (stale copies): %s" % (what, extra))
+    if stale:
+        note("%s: slot arrays also held by another worker's stack (stale copies): %s" %
+             (what, stale))
     leaked = s.leaked_blocks()
     expect(not leaked, "%s: %d blocks reported leaked in a program that leaks nothing: %s" %
            (what, len(leaked), sorted({b["name"] for b in leaked})[:5]))
