@@ -16,6 +16,23 @@ static int dec_runtime_call_frame(const json_t *j, size_t pos, cdp_runtime_call_
                                   cdp_derr *e, size_t *end);
 static int dec_runtime_remote_object(const json_t *j, size_t pos, cdp_runtime_remote_object *out,
                                      cdp_derr *e, size_t *end);
+static int dec_runtime_execution_context_description(const json_t *j, size_t pos,
+                                                     cdp_runtime_execution_context_description *out,
+                                                     cdp_derr *e, size_t *end);
+static int dec_runtime_serialization_options(const json_t *j, size_t pos,
+                                             cdp_runtime_serialization_options *out, cdp_derr *e,
+                                             size_t *end);
+static int dec_runtime_property_descriptor(const json_t *j, size_t pos,
+                                           cdp_runtime_property_descriptor *out, cdp_derr *e,
+                                           size_t *end);
+static int dec_runtime_internal_property_descriptor(const json_t *j, size_t pos,
+                                                    cdp_runtime_internal_property_descriptor *out,
+                                                    cdp_derr *e, size_t *end);
+static int dec_runtime_call_argument(const json_t *j, size_t pos, cdp_runtime_call_argument *out,
+                                     cdp_derr *e, size_t *end);
+static int dec_runtime_exception_details(const json_t *j, size_t pos,
+                                         cdp_runtime_exception_details *out, cdp_derr *e,
+                                         size_t *end);
 static int
 dec_heap_profiler_sampling_heap_profile_node(const json_t *j, size_t pos,
                                              cdp_heap_profiler_sampling_heap_profile_node *out,
@@ -64,12 +81,47 @@ static int
 dec_heap_profiler_take_heap_snapshot_params(const json_t *j, size_t pos,
                                             cdp_heap_profiler_take_heap_snapshot_params *out,
                                             cdp_derr *e, size_t *end);
+static int dec_runtime_call_function_on_params(const json_t *j, size_t pos,
+                                               cdp_runtime_call_function_on_params *out,
+                                               cdp_derr *e, size_t *end);
+static int dec_runtime_call_function_on_returns(const json_t *j, size_t pos,
+                                                cdp_runtime_call_function_on_returns *out,
+                                                cdp_derr *e, size_t *end);
+static int dec_runtime_evaluate_params(const json_t *j, size_t pos,
+                                       cdp_runtime_evaluate_params *out, cdp_derr *e, size_t *end);
+static int dec_runtime_evaluate_returns(const json_t *j, size_t pos,
+                                        cdp_runtime_evaluate_returns *out, cdp_derr *e,
+                                        size_t *end);
 static int dec_runtime_get_heap_usage_returns(const json_t *j, size_t pos,
                                               cdp_runtime_get_heap_usage_returns *out, cdp_derr *e,
                                               size_t *end);
 static int dec_runtime_get_isolate_id_returns(const json_t *j, size_t pos,
                                               cdp_runtime_get_isolate_id_returns *out, cdp_derr *e,
                                               size_t *end);
+static int dec_runtime_get_properties_params(const json_t *j, size_t pos,
+                                             cdp_runtime_get_properties_params *out, cdp_derr *e,
+                                             size_t *end);
+static int dec_runtime_get_properties_returns(const json_t *j, size_t pos,
+                                              cdp_runtime_get_properties_returns *out, cdp_derr *e,
+                                              size_t *end);
+static int
+dec_runtime_global_lexical_scope_names_params(const json_t *j, size_t pos,
+                                              cdp_runtime_global_lexical_scope_names_params *out,
+                                              cdp_derr *e, size_t *end);
+static int
+dec_runtime_global_lexical_scope_names_returns(const json_t *j, size_t pos,
+                                               cdp_runtime_global_lexical_scope_names_returns *out,
+                                               cdp_derr *e, size_t *end);
+static int dec_runtime_release_object_params(const json_t *j, size_t pos,
+                                             cdp_runtime_release_object_params *out, cdp_derr *e,
+                                             size_t *end);
+static int dec_runtime_release_object_group_params(const json_t *j, size_t pos,
+                                                   cdp_runtime_release_object_group_params *out,
+                                                   cdp_derr *e, size_t *end);
+static int
+dec_runtime_execution_context_created_event(const json_t *j, size_t pos,
+                                            cdp_runtime_execution_context_created_event *out,
+                                            cdp_derr *e, size_t *end);
 static int dec_heap_profiler_add_heap_snapshot_chunk_event(
     const json_t *j, size_t pos, cdp_heap_profiler_add_heap_snapshot_chunk_event *out, cdp_derr *e,
     size_t *end);
@@ -177,6 +229,198 @@ static json_t *enc_arr_s_heap_profiler_sampling_heap_profile_sample(
     for (size_t i = 0; a && i < n; i++) {
         if (json_array_append_new(
                 a, cdp_heap_profiler_sampling_heap_profile_sample_encode(&v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static void free_arr_s_runtime_call_argument(struct cdp_runtime_call_argument *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cdp_runtime_call_argument_free(&v[i]);
+    free(v);
+}
+
+static int dec_arr_s_runtime_call_argument(const json_t *j, size_t pos,
+                                           struct cdp_runtime_call_argument **out, size_t *count,
+                                           cdp_derr *e, size_t *end)
+{
+    size_t at, i, n = json_array_size(j);
+    json_t *m;
+    *out = NULL;
+    *count = 0;
+    if (cdp_dec_array_begin(j, pos, e, &at) != 0)
+        return -1;
+    if (n > 0 && !(*out = calloc(n, sizeof **out))) {
+        cdp_derr_set(e, CDP_E_NOMEM, pos);
+        return -1;
+    }
+    *count = n;
+    for (i = 0; i < n; i++) {
+        m = json_array_get(j, i);
+        if (dec_runtime_call_argument(m, at, &(*out)[i], e, &at) != 0) {
+            free_arr_s_runtime_call_argument(*out, n);
+            *out = NULL;
+            *count = 0;
+            return -1;
+        }
+    }
+    *end = at + 1;
+    return 0;
+}
+
+static json_t *enc_arr_s_runtime_call_argument(const struct cdp_runtime_call_argument *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        if (json_array_append_new(a, cdp_runtime_call_argument_encode(&v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static void free_arr_s_runtime_property_descriptor(struct cdp_runtime_property_descriptor *v,
+                                                   size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cdp_runtime_property_descriptor_free(&v[i]);
+    free(v);
+}
+
+static int dec_arr_s_runtime_property_descriptor(const json_t *j, size_t pos,
+                                                 struct cdp_runtime_property_descriptor **out,
+                                                 size_t *count, cdp_derr *e, size_t *end)
+{
+    size_t at, i, n = json_array_size(j);
+    json_t *m;
+    *out = NULL;
+    *count = 0;
+    if (cdp_dec_array_begin(j, pos, e, &at) != 0)
+        return -1;
+    if (n > 0 && !(*out = calloc(n, sizeof **out))) {
+        cdp_derr_set(e, CDP_E_NOMEM, pos);
+        return -1;
+    }
+    *count = n;
+    for (i = 0; i < n; i++) {
+        m = json_array_get(j, i);
+        if (dec_runtime_property_descriptor(m, at, &(*out)[i], e, &at) != 0) {
+            free_arr_s_runtime_property_descriptor(*out, n);
+            *out = NULL;
+            *count = 0;
+            return -1;
+        }
+    }
+    *end = at + 1;
+    return 0;
+}
+
+static json_t *
+enc_arr_s_runtime_property_descriptor(const struct cdp_runtime_property_descriptor *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        if (json_array_append_new(a, cdp_runtime_property_descriptor_encode(&v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static void
+free_arr_s_runtime_internal_property_descriptor(struct cdp_runtime_internal_property_descriptor *v,
+                                                size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cdp_runtime_internal_property_descriptor_free(&v[i]);
+    free(v);
+}
+
+static int dec_arr_s_runtime_internal_property_descriptor(
+    const json_t *j, size_t pos, struct cdp_runtime_internal_property_descriptor **out,
+    size_t *count, cdp_derr *e, size_t *end)
+{
+    size_t at, i, n = json_array_size(j);
+    json_t *m;
+    *out = NULL;
+    *count = 0;
+    if (cdp_dec_array_begin(j, pos, e, &at) != 0)
+        return -1;
+    if (n > 0 && !(*out = calloc(n, sizeof **out))) {
+        cdp_derr_set(e, CDP_E_NOMEM, pos);
+        return -1;
+    }
+    *count = n;
+    for (i = 0; i < n; i++) {
+        m = json_array_get(j, i);
+        if (dec_runtime_internal_property_descriptor(m, at, &(*out)[i], e, &at) != 0) {
+            free_arr_s_runtime_internal_property_descriptor(*out, n);
+            *out = NULL;
+            *count = 0;
+            return -1;
+        }
+    }
+    *end = at + 1;
+    return 0;
+}
+
+static json_t *enc_arr_s_runtime_internal_property_descriptor(
+    const struct cdp_runtime_internal_property_descriptor *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        if (json_array_append_new(a, cdp_runtime_internal_property_descriptor_encode(&v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static void free_arr_str(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static int dec_arr_str(const json_t *j, size_t pos, char ***out, size_t *count, cdp_derr *e,
+                       size_t *end)
+{
+    size_t at, i, n = json_array_size(j);
+    json_t *m;
+    *out = NULL;
+    *count = 0;
+    if (cdp_dec_array_begin(j, pos, e, &at) != 0)
+        return -1;
+    if (n > 0 && !(*out = calloc(n, sizeof **out))) {
+        cdp_derr_set(e, CDP_E_NOMEM, pos);
+        return -1;
+    }
+    *count = n;
+    for (i = 0; i < n; i++) {
+        m = json_array_get(j, i);
+        if (cdp_dec_string(m, at, &(*out)[i], e, &at) != 0) {
+            free_arr_str(*out, n);
+            *out = NULL;
+            *count = 0;
+            return -1;
+        }
+    }
+    *end = at + 1;
+    return 0;
+}
+
+static json_t *enc_arr_str(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        if (json_array_append_new(a, cdp_enc_string(v[i])) != 0) {
             json_decref(a);
             return NULL;
         }
@@ -482,6 +726,728 @@ json_t *cdp_runtime_remote_object_encode(const cdp_runtime_remote_object *v)
         json_object_set_new(o, "description", cdp_enc_string(v->description)) != 0)
         goto fail;
     if (v->has_object_id && json_object_set_new(o, "objectId", cdp_enc_string(v->object_id)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_execution_context_description_free(cdp_runtime_execution_context_description *v)
+{
+    if (!v)
+        return;
+    free(v->origin);
+    free(v->name);
+    free(v->unique_id);
+    json_decref(v->aux_data);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_execution_context_description(const json_t *j, size_t pos,
+                                                     cdp_runtime_execution_context_description *out,
+                                                     cdp_derr *e, size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "id") == 0) {
+            if (cdp_dec_integer(v, at, &out->id, e, &at) != 0) {
+                cdp_derr_field(e, "id");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "origin") == 0) {
+            if (cdp_dec_string(v, at, &out->origin, e, &at) != 0) {
+                cdp_derr_field(e, "origin");
+                goto fail;
+            }
+            seen |= 1u << 2;
+        } else if (strcmp(key, "name") == 0) {
+            if (cdp_dec_string(v, at, &out->name, e, &at) != 0) {
+                cdp_derr_field(e, "name");
+                goto fail;
+            }
+            seen |= 1u << 1;
+        } else if (strcmp(key, "uniqueId") == 0) {
+            if (cdp_dec_string(v, at, &out->unique_id, e, &at) != 0) {
+                cdp_derr_field(e, "uniqueId");
+                goto fail;
+            }
+            seen |= 1u << 3;
+        } else if (strcmp(key, "auxData") == 0) {
+            if (cdp_dec_dict(v, at, &out->aux_data, e, &at) != 0) {
+                cdp_derr_field(e, "auxData");
+                goto fail;
+            }
+            out->has_aux_data = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "id");
+        goto fail;
+    }
+    if (!(seen & (1u << 1))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "name");
+        goto fail;
+    }
+    if (!(seen & (1u << 2))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "origin");
+        goto fail;
+    }
+    if (!(seen & (1u << 3))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "uniqueId");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_execution_context_description_free(out);
+    return -1;
+}
+
+int cdp_runtime_execution_context_description_decode(const json_t *j,
+                                                     cdp_runtime_execution_context_description *out,
+                                                     cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_execution_context_description(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "Runtime.ExecutionContextDescription", err);
+    return -1;
+}
+
+json_t *
+cdp_runtime_execution_context_description_encode(const cdp_runtime_execution_context_description *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "id", json_integer(v->id)) != 0)
+        goto fail;
+    if (json_object_set_new(o, "origin", cdp_enc_string(v->origin)) != 0)
+        goto fail;
+    if (json_object_set_new(o, "name", cdp_enc_string(v->name)) != 0)
+        goto fail;
+    if (json_object_set_new(o, "uniqueId", cdp_enc_string(v->unique_id)) != 0)
+        goto fail;
+    if (v->has_aux_data && json_object_set_new(o, "auxData", cdp_enc_any(v->aux_data)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_serialization_options_free(cdp_runtime_serialization_options *v)
+{
+    if (!v)
+        return;
+    free(v->serialization);
+    json_decref(v->additional_parameters);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_serialization_options(const json_t *j, size_t pos,
+                                             cdp_runtime_serialization_options *out, cdp_derr *e,
+                                             size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "serialization") == 0) {
+            if (cdp_dec_string(v, at, &out->serialization, e, &at) != 0) {
+                cdp_derr_field(e, "serialization");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "maxDepth") == 0) {
+            if (cdp_dec_integer(v, at, &out->max_depth, e, &at) != 0) {
+                cdp_derr_field(e, "maxDepth");
+                goto fail;
+            }
+            out->has_max_depth = true;
+        } else if (strcmp(key, "additionalParameters") == 0) {
+            if (cdp_dec_dict(v, at, &out->additional_parameters, e, &at) != 0) {
+                cdp_derr_field(e, "additionalParameters");
+                goto fail;
+            }
+            out->has_additional_parameters = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "serialization");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_serialization_options_free(out);
+    return -1;
+}
+
+int cdp_runtime_serialization_options_decode(const json_t *j,
+                                             cdp_runtime_serialization_options *out, cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_serialization_options(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "Runtime.SerializationOptions", err);
+    return -1;
+}
+
+json_t *cdp_runtime_serialization_options_encode(const cdp_runtime_serialization_options *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "serialization", cdp_enc_string(v->serialization)) != 0)
+        goto fail;
+    if (v->has_max_depth && json_object_set_new(o, "maxDepth", json_integer(v->max_depth)) != 0)
+        goto fail;
+    if (v->has_additional_parameters &&
+        json_object_set_new(o, "additionalParameters", cdp_enc_any(v->additional_parameters)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_property_descriptor_free(cdp_runtime_property_descriptor *v)
+{
+    if (!v)
+        return;
+    free(v->name);
+    cdp_runtime_remote_object_free(&v->value);
+    cdp_runtime_remote_object_free(&v->get);
+    cdp_runtime_remote_object_free(&v->set);
+    cdp_runtime_remote_object_free(&v->symbol);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_property_descriptor(const json_t *j, size_t pos,
+                                           cdp_runtime_property_descriptor *out, cdp_derr *e,
+                                           size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "name") == 0) {
+            if (cdp_dec_string(v, at, &out->name, e, &at) != 0) {
+                cdp_derr_field(e, "name");
+                goto fail;
+            }
+            seen |= 1u << 2;
+        } else if (strcmp(key, "value") == 0) {
+            if (dec_runtime_remote_object(v, at, &out->value, e, &at) != 0) {
+                cdp_derr_field(e, "value");
+                goto fail;
+            }
+            out->has_value = true;
+        } else if (strcmp(key, "writable") == 0) {
+            if (cdp_dec_bool(v, at, &out->writable, e, &at) != 0) {
+                cdp_derr_field(e, "writable");
+                goto fail;
+            }
+            out->has_writable = true;
+        } else if (strcmp(key, "get") == 0) {
+            if (dec_runtime_remote_object(v, at, &out->get, e, &at) != 0) {
+                cdp_derr_field(e, "get");
+                goto fail;
+            }
+            out->has_get = true;
+        } else if (strcmp(key, "set") == 0) {
+            if (dec_runtime_remote_object(v, at, &out->set, e, &at) != 0) {
+                cdp_derr_field(e, "set");
+                goto fail;
+            }
+            out->has_set = true;
+        } else if (strcmp(key, "configurable") == 0) {
+            if (cdp_dec_bool(v, at, &out->configurable, e, &at) != 0) {
+                cdp_derr_field(e, "configurable");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "enumerable") == 0) {
+            if (cdp_dec_bool(v, at, &out->enumerable, e, &at) != 0) {
+                cdp_derr_field(e, "enumerable");
+                goto fail;
+            }
+            seen |= 1u << 1;
+        } else if (strcmp(key, "wasThrown") == 0) {
+            if (cdp_dec_bool(v, at, &out->was_thrown, e, &at) != 0) {
+                cdp_derr_field(e, "wasThrown");
+                goto fail;
+            }
+            out->has_was_thrown = true;
+        } else if (strcmp(key, "isOwn") == 0) {
+            if (cdp_dec_bool(v, at, &out->is_own, e, &at) != 0) {
+                cdp_derr_field(e, "isOwn");
+                goto fail;
+            }
+            out->has_is_own = true;
+        } else if (strcmp(key, "symbol") == 0) {
+            if (dec_runtime_remote_object(v, at, &out->symbol, e, &at) != 0) {
+                cdp_derr_field(e, "symbol");
+                goto fail;
+            }
+            out->has_symbol = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "configurable");
+        goto fail;
+    }
+    if (!(seen & (1u << 1))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "enumerable");
+        goto fail;
+    }
+    if (!(seen & (1u << 2))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "name");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_property_descriptor_free(out);
+    return -1;
+}
+
+int cdp_runtime_property_descriptor_decode(const json_t *j, cdp_runtime_property_descriptor *out,
+                                           cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_property_descriptor(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "Runtime.PropertyDescriptor", err);
+    return -1;
+}
+
+json_t *cdp_runtime_property_descriptor_encode(const cdp_runtime_property_descriptor *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "name", cdp_enc_string(v->name)) != 0)
+        goto fail;
+    if (v->has_value &&
+        json_object_set_new(o, "value", cdp_runtime_remote_object_encode(&v->value)) != 0)
+        goto fail;
+    if (v->has_writable && json_object_set_new(o, "writable", json_boolean(v->writable)) != 0)
+        goto fail;
+    if (v->has_get && json_object_set_new(o, "get", cdp_runtime_remote_object_encode(&v->get)) != 0)
+        goto fail;
+    if (v->has_set && json_object_set_new(o, "set", cdp_runtime_remote_object_encode(&v->set)) != 0)
+        goto fail;
+    if (json_object_set_new(o, "configurable", json_boolean(v->configurable)) != 0)
+        goto fail;
+    if (json_object_set_new(o, "enumerable", json_boolean(v->enumerable)) != 0)
+        goto fail;
+    if (v->has_was_thrown && json_object_set_new(o, "wasThrown", json_boolean(v->was_thrown)) != 0)
+        goto fail;
+    if (v->has_is_own && json_object_set_new(o, "isOwn", json_boolean(v->is_own)) != 0)
+        goto fail;
+    if (v->has_symbol &&
+        json_object_set_new(o, "symbol", cdp_runtime_remote_object_encode(&v->symbol)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_internal_property_descriptor_free(cdp_runtime_internal_property_descriptor *v)
+{
+    if (!v)
+        return;
+    free(v->name);
+    cdp_runtime_remote_object_free(&v->value);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_internal_property_descriptor(const json_t *j, size_t pos,
+                                                    cdp_runtime_internal_property_descriptor *out,
+                                                    cdp_derr *e, size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "name") == 0) {
+            if (cdp_dec_string(v, at, &out->name, e, &at) != 0) {
+                cdp_derr_field(e, "name");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "value") == 0) {
+            if (dec_runtime_remote_object(v, at, &out->value, e, &at) != 0) {
+                cdp_derr_field(e, "value");
+                goto fail;
+            }
+            out->has_value = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "name");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_internal_property_descriptor_free(out);
+    return -1;
+}
+
+int cdp_runtime_internal_property_descriptor_decode(const json_t *j,
+                                                    cdp_runtime_internal_property_descriptor *out,
+                                                    cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_internal_property_descriptor(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "Runtime.InternalPropertyDescriptor", err);
+    return -1;
+}
+
+json_t *
+cdp_runtime_internal_property_descriptor_encode(const cdp_runtime_internal_property_descriptor *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "name", cdp_enc_string(v->name)) != 0)
+        goto fail;
+    if (v->has_value &&
+        json_object_set_new(o, "value", cdp_runtime_remote_object_encode(&v->value)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_call_argument_free(cdp_runtime_call_argument *v)
+{
+    if (!v)
+        return;
+    json_decref(v->value);
+    free(v->unserializable_value);
+    free(v->object_id);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_call_argument(const json_t *j, size_t pos, cdp_runtime_call_argument *out,
+                                     cdp_derr *e, size_t *end)
+{
+    size_t at;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "value") == 0) {
+            if (cdp_dec_any(v, at, &out->value, e, &at) != 0) {
+                cdp_derr_field(e, "value");
+                goto fail;
+            }
+            out->has_value = true;
+        } else if (strcmp(key, "unserializableValue") == 0) {
+            if (cdp_dec_string(v, at, &out->unserializable_value, e, &at) != 0) {
+                cdp_derr_field(e, "unserializableValue");
+                goto fail;
+            }
+            out->has_unserializable_value = true;
+        } else if (strcmp(key, "objectId") == 0) {
+            if (cdp_dec_string(v, at, &out->object_id, e, &at) != 0) {
+                cdp_derr_field(e, "objectId");
+                goto fail;
+            }
+            out->has_object_id = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_call_argument_free(out);
+    return -1;
+}
+
+int cdp_runtime_call_argument_decode(const json_t *j, cdp_runtime_call_argument *out,
+                                     cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        return 0;
+    }
+    if (dec_runtime_call_argument(j, 0, out, &e, &end) == 0)
+        return 0;
+    if (err)
+        cdp_derr_report(&e, "Runtime.CallArgument", err);
+    return -1;
+}
+
+json_t *cdp_runtime_call_argument_encode(const cdp_runtime_call_argument *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (v->has_value && json_object_set_new(o, "value", cdp_enc_any(v->value)) != 0)
+        goto fail;
+    if (v->has_unserializable_value &&
+        json_object_set_new(o, "unserializableValue", cdp_enc_string(v->unserializable_value)) != 0)
+        goto fail;
+    if (v->has_object_id && json_object_set_new(o, "objectId", cdp_enc_string(v->object_id)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_exception_details_free(cdp_runtime_exception_details *v)
+{
+    if (!v)
+        return;
+    free(v->text);
+    free(v->script_id);
+    free(v->url);
+    cdp_runtime_remote_object_free(&v->exception);
+    json_decref(v->exception_meta_data);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_exception_details(const json_t *j, size_t pos,
+                                         cdp_runtime_exception_details *out, cdp_derr *e,
+                                         size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "exceptionId") == 0) {
+            if (cdp_dec_integer(v, at, &out->exception_id, e, &at) != 0) {
+                cdp_derr_field(e, "exceptionId");
+                goto fail;
+            }
+            seen |= 1u << 1;
+        } else if (strcmp(key, "text") == 0) {
+            if (cdp_dec_string(v, at, &out->text, e, &at) != 0) {
+                cdp_derr_field(e, "text");
+                goto fail;
+            }
+            seen |= 1u << 3;
+        } else if (strcmp(key, "lineNumber") == 0) {
+            if (cdp_dec_integer(v, at, &out->line_number, e, &at) != 0) {
+                cdp_derr_field(e, "lineNumber");
+                goto fail;
+            }
+            seen |= 1u << 2;
+        } else if (strcmp(key, "columnNumber") == 0) {
+            if (cdp_dec_integer(v, at, &out->column_number, e, &at) != 0) {
+                cdp_derr_field(e, "columnNumber");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "scriptId") == 0) {
+            if (cdp_dec_string(v, at, &out->script_id, e, &at) != 0) {
+                cdp_derr_field(e, "scriptId");
+                goto fail;
+            }
+            out->has_script_id = true;
+        } else if (strcmp(key, "url") == 0) {
+            if (cdp_dec_string(v, at, &out->url, e, &at) != 0) {
+                cdp_derr_field(e, "url");
+                goto fail;
+            }
+            out->has_url = true;
+        } else if (strcmp(key, "exception") == 0) {
+            if (dec_runtime_remote_object(v, at, &out->exception, e, &at) != 0) {
+                cdp_derr_field(e, "exception");
+                goto fail;
+            }
+            out->has_exception = true;
+        } else if (strcmp(key, "executionContextId") == 0) {
+            if (cdp_dec_integer(v, at, &out->execution_context_id, e, &at) != 0) {
+                cdp_derr_field(e, "executionContextId");
+                goto fail;
+            }
+            out->has_execution_context_id = true;
+        } else if (strcmp(key, "exceptionMetaData") == 0) {
+            if (cdp_dec_dict(v, at, &out->exception_meta_data, e, &at) != 0) {
+                cdp_derr_field(e, "exceptionMetaData");
+                goto fail;
+            }
+            out->has_exception_meta_data = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "columnNumber");
+        goto fail;
+    }
+    if (!(seen & (1u << 1))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "exceptionId");
+        goto fail;
+    }
+    if (!(seen & (1u << 2))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "lineNumber");
+        goto fail;
+    }
+    if (!(seen & (1u << 3))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "text");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_exception_details_free(out);
+    return -1;
+}
+
+int cdp_runtime_exception_details_decode(const json_t *j, cdp_runtime_exception_details *out,
+                                         cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_exception_details(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "Runtime.ExceptionDetails", err);
+    return -1;
+}
+
+json_t *cdp_runtime_exception_details_encode(const cdp_runtime_exception_details *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "exceptionId", json_integer(v->exception_id)) != 0)
+        goto fail;
+    if (json_object_set_new(o, "text", cdp_enc_string(v->text)) != 0)
+        goto fail;
+    if (json_object_set_new(o, "lineNumber", json_integer(v->line_number)) != 0)
+        goto fail;
+    if (json_object_set_new(o, "columnNumber", json_integer(v->column_number)) != 0)
+        goto fail;
+    if (v->has_script_id && json_object_set_new(o, "scriptId", cdp_enc_string(v->script_id)) != 0)
+        goto fail;
+    if (v->has_url && json_object_set_new(o, "url", cdp_enc_string(v->url)) != 0)
+        goto fail;
+    if (v->has_exception &&
+        json_object_set_new(o, "exception", cdp_runtime_remote_object_encode(&v->exception)) != 0)
+        goto fail;
+    if (v->has_execution_context_id &&
+        json_object_set_new(o, "executionContextId", json_integer(v->execution_context_id)) != 0)
+        goto fail;
+    if (v->has_exception_meta_data &&
+        json_object_set_new(o, "exceptionMetaData", cdp_enc_any(v->exception_meta_data)) != 0)
         goto fail;
     return o;
 fail:
@@ -1729,6 +2695,587 @@ fail:
     return NULL;
 }
 
+void cdp_runtime_call_function_on_params_free(cdp_runtime_call_function_on_params *v)
+{
+    if (!v)
+        return;
+    free(v->function_declaration);
+    free(v->object_id);
+    free_arr_s_runtime_call_argument(v->arguments, v->arguments_count);
+    free(v->object_group);
+    free(v->unique_context_id);
+    cdp_runtime_serialization_options_free(&v->serialization_options);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_call_function_on_params(const json_t *j, size_t pos,
+                                               cdp_runtime_call_function_on_params *out,
+                                               cdp_derr *e, size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "functionDeclaration") == 0) {
+            if (cdp_dec_string(v, at, &out->function_declaration, e, &at) != 0) {
+                cdp_derr_field(e, "functionDeclaration");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "objectId") == 0) {
+            if (cdp_dec_string(v, at, &out->object_id, e, &at) != 0) {
+                cdp_derr_field(e, "objectId");
+                goto fail;
+            }
+            out->has_object_id = true;
+        } else if (strcmp(key, "arguments") == 0) {
+            if (dec_arr_s_runtime_call_argument(v, at, &out->arguments, &out->arguments_count, e,
+                                                &at) != 0) {
+                cdp_derr_field(e, "arguments");
+                goto fail;
+            }
+            out->has_arguments = true;
+        } else if (strcmp(key, "silent") == 0) {
+            if (cdp_dec_bool(v, at, &out->silent, e, &at) != 0) {
+                cdp_derr_field(e, "silent");
+                goto fail;
+            }
+            out->has_silent = true;
+        } else if (strcmp(key, "returnByValue") == 0) {
+            if (cdp_dec_bool(v, at, &out->return_by_value, e, &at) != 0) {
+                cdp_derr_field(e, "returnByValue");
+                goto fail;
+            }
+            out->has_return_by_value = true;
+        } else if (strcmp(key, "generatePreview") == 0) {
+            if (cdp_dec_bool(v, at, &out->generate_preview, e, &at) != 0) {
+                cdp_derr_field(e, "generatePreview");
+                goto fail;
+            }
+            out->has_generate_preview = true;
+        } else if (strcmp(key, "userGesture") == 0) {
+            if (cdp_dec_bool(v, at, &out->user_gesture, e, &at) != 0) {
+                cdp_derr_field(e, "userGesture");
+                goto fail;
+            }
+            out->has_user_gesture = true;
+        } else if (strcmp(key, "awaitPromise") == 0) {
+            if (cdp_dec_bool(v, at, &out->await_promise, e, &at) != 0) {
+                cdp_derr_field(e, "awaitPromise");
+                goto fail;
+            }
+            out->has_await_promise = true;
+        } else if (strcmp(key, "executionContextId") == 0) {
+            if (cdp_dec_integer(v, at, &out->execution_context_id, e, &at) != 0) {
+                cdp_derr_field(e, "executionContextId");
+                goto fail;
+            }
+            out->has_execution_context_id = true;
+        } else if (strcmp(key, "objectGroup") == 0) {
+            if (cdp_dec_string(v, at, &out->object_group, e, &at) != 0) {
+                cdp_derr_field(e, "objectGroup");
+                goto fail;
+            }
+            out->has_object_group = true;
+        } else if (strcmp(key, "throwOnSideEffect") == 0) {
+            if (cdp_dec_bool(v, at, &out->throw_on_side_effect, e, &at) != 0) {
+                cdp_derr_field(e, "throwOnSideEffect");
+                goto fail;
+            }
+            out->has_throw_on_side_effect = true;
+        } else if (strcmp(key, "uniqueContextId") == 0) {
+            if (cdp_dec_string(v, at, &out->unique_context_id, e, &at) != 0) {
+                cdp_derr_field(e, "uniqueContextId");
+                goto fail;
+            }
+            out->has_unique_context_id = true;
+        } else if (strcmp(key, "serializationOptions") == 0) {
+            if (dec_runtime_serialization_options(v, at, &out->serialization_options, e, &at) !=
+                0) {
+                cdp_derr_field(e, "serializationOptions");
+                goto fail;
+            }
+            out->has_serialization_options = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "functionDeclaration");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_call_function_on_params_free(out);
+    return -1;
+}
+
+int cdp_runtime_call_function_on_params_decode(const json_t *j,
+                                               cdp_runtime_call_function_on_params *out,
+                                               cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_call_function_on_params(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "params", err);
+    return -1;
+}
+
+json_t *cdp_runtime_call_function_on_params_encode(const cdp_runtime_call_function_on_params *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "functionDeclaration", cdp_enc_string(v->function_declaration)) != 0)
+        goto fail;
+    if (v->has_object_id && json_object_set_new(o, "objectId", cdp_enc_string(v->object_id)) != 0)
+        goto fail;
+    if (v->has_arguments &&
+        json_object_set_new(o, "arguments",
+                            enc_arr_s_runtime_call_argument(v->arguments, v->arguments_count)) != 0)
+        goto fail;
+    if (v->has_silent && json_object_set_new(o, "silent", json_boolean(v->silent)) != 0)
+        goto fail;
+    if (v->has_return_by_value &&
+        json_object_set_new(o, "returnByValue", json_boolean(v->return_by_value)) != 0)
+        goto fail;
+    if (v->has_generate_preview &&
+        json_object_set_new(o, "generatePreview", json_boolean(v->generate_preview)) != 0)
+        goto fail;
+    if (v->has_user_gesture &&
+        json_object_set_new(o, "userGesture", json_boolean(v->user_gesture)) != 0)
+        goto fail;
+    if (v->has_await_promise &&
+        json_object_set_new(o, "awaitPromise", json_boolean(v->await_promise)) != 0)
+        goto fail;
+    if (v->has_execution_context_id &&
+        json_object_set_new(o, "executionContextId", json_integer(v->execution_context_id)) != 0)
+        goto fail;
+    if (v->has_object_group &&
+        json_object_set_new(o, "objectGroup", cdp_enc_string(v->object_group)) != 0)
+        goto fail;
+    if (v->has_throw_on_side_effect &&
+        json_object_set_new(o, "throwOnSideEffect", json_boolean(v->throw_on_side_effect)) != 0)
+        goto fail;
+    if (v->has_unique_context_id &&
+        json_object_set_new(o, "uniqueContextId", cdp_enc_string(v->unique_context_id)) != 0)
+        goto fail;
+    if (v->has_serialization_options &&
+        json_object_set_new(o, "serializationOptions",
+                            cdp_runtime_serialization_options_encode(&v->serialization_options)) !=
+            0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_call_function_on_returns_free(cdp_runtime_call_function_on_returns *v)
+{
+    if (!v)
+        return;
+    cdp_runtime_remote_object_free(&v->result);
+    cdp_runtime_exception_details_free(&v->exception_details);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_call_function_on_returns(const json_t *j, size_t pos,
+                                                cdp_runtime_call_function_on_returns *out,
+                                                cdp_derr *e, size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "result") == 0) {
+            if (dec_runtime_remote_object(v, at, &out->result, e, &at) != 0) {
+                cdp_derr_field(e, "result");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "exceptionDetails") == 0) {
+            if (dec_runtime_exception_details(v, at, &out->exception_details, e, &at) != 0) {
+                cdp_derr_field(e, "exceptionDetails");
+                goto fail;
+            }
+            out->has_exception_details = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "result");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_call_function_on_returns_free(out);
+    return -1;
+}
+
+int cdp_runtime_call_function_on_returns_decode(const json_t *j,
+                                                cdp_runtime_call_function_on_returns *out,
+                                                cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_call_function_on_returns(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "result", err);
+    return -1;
+}
+
+json_t *cdp_runtime_call_function_on_returns_encode(const cdp_runtime_call_function_on_returns *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "result", cdp_runtime_remote_object_encode(&v->result)) != 0)
+        goto fail;
+    if (v->has_exception_details &&
+        json_object_set_new(o, "exceptionDetails",
+                            cdp_runtime_exception_details_encode(&v->exception_details)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_evaluate_params_free(cdp_runtime_evaluate_params *v)
+{
+    if (!v)
+        return;
+    free(v->expression);
+    free(v->object_group);
+    free(v->unique_context_id);
+    cdp_runtime_serialization_options_free(&v->serialization_options);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_evaluate_params(const json_t *j, size_t pos,
+                                       cdp_runtime_evaluate_params *out, cdp_derr *e, size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "expression") == 0) {
+            if (cdp_dec_string(v, at, &out->expression, e, &at) != 0) {
+                cdp_derr_field(e, "expression");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "objectGroup") == 0) {
+            if (cdp_dec_string(v, at, &out->object_group, e, &at) != 0) {
+                cdp_derr_field(e, "objectGroup");
+                goto fail;
+            }
+            out->has_object_group = true;
+        } else if (strcmp(key, "includeCommandLineAPI") == 0) {
+            if (cdp_dec_bool(v, at, &out->include_command_line_api, e, &at) != 0) {
+                cdp_derr_field(e, "includeCommandLineAPI");
+                goto fail;
+            }
+            out->has_include_command_line_api = true;
+        } else if (strcmp(key, "silent") == 0) {
+            if (cdp_dec_bool(v, at, &out->silent, e, &at) != 0) {
+                cdp_derr_field(e, "silent");
+                goto fail;
+            }
+            out->has_silent = true;
+        } else if (strcmp(key, "contextId") == 0) {
+            if (cdp_dec_integer(v, at, &out->context_id, e, &at) != 0) {
+                cdp_derr_field(e, "contextId");
+                goto fail;
+            }
+            out->has_context_id = true;
+        } else if (strcmp(key, "returnByValue") == 0) {
+            if (cdp_dec_bool(v, at, &out->return_by_value, e, &at) != 0) {
+                cdp_derr_field(e, "returnByValue");
+                goto fail;
+            }
+            out->has_return_by_value = true;
+        } else if (strcmp(key, "generatePreview") == 0) {
+            if (cdp_dec_bool(v, at, &out->generate_preview, e, &at) != 0) {
+                cdp_derr_field(e, "generatePreview");
+                goto fail;
+            }
+            out->has_generate_preview = true;
+        } else if (strcmp(key, "userGesture") == 0) {
+            if (cdp_dec_bool(v, at, &out->user_gesture, e, &at) != 0) {
+                cdp_derr_field(e, "userGesture");
+                goto fail;
+            }
+            out->has_user_gesture = true;
+        } else if (strcmp(key, "awaitPromise") == 0) {
+            if (cdp_dec_bool(v, at, &out->await_promise, e, &at) != 0) {
+                cdp_derr_field(e, "awaitPromise");
+                goto fail;
+            }
+            out->has_await_promise = true;
+        } else if (strcmp(key, "throwOnSideEffect") == 0) {
+            if (cdp_dec_bool(v, at, &out->throw_on_side_effect, e, &at) != 0) {
+                cdp_derr_field(e, "throwOnSideEffect");
+                goto fail;
+            }
+            out->has_throw_on_side_effect = true;
+        } else if (strcmp(key, "timeout") == 0) {
+            if (cdp_dec_number(v, at, &out->timeout, e, &at) != 0) {
+                cdp_derr_field(e, "timeout");
+                goto fail;
+            }
+            out->has_timeout = true;
+        } else if (strcmp(key, "disableBreaks") == 0) {
+            if (cdp_dec_bool(v, at, &out->disable_breaks, e, &at) != 0) {
+                cdp_derr_field(e, "disableBreaks");
+                goto fail;
+            }
+            out->has_disable_breaks = true;
+        } else if (strcmp(key, "replMode") == 0) {
+            if (cdp_dec_bool(v, at, &out->repl_mode, e, &at) != 0) {
+                cdp_derr_field(e, "replMode");
+                goto fail;
+            }
+            out->has_repl_mode = true;
+        } else if (strcmp(key, "allowUnsafeEvalBlockedByCSP") == 0) {
+            if (cdp_dec_bool(v, at, &out->allow_unsafe_eval_blocked_by_csp, e, &at) != 0) {
+                cdp_derr_field(e, "allowUnsafeEvalBlockedByCSP");
+                goto fail;
+            }
+            out->has_allow_unsafe_eval_blocked_by_csp = true;
+        } else if (strcmp(key, "uniqueContextId") == 0) {
+            if (cdp_dec_string(v, at, &out->unique_context_id, e, &at) != 0) {
+                cdp_derr_field(e, "uniqueContextId");
+                goto fail;
+            }
+            out->has_unique_context_id = true;
+        } else if (strcmp(key, "serializationOptions") == 0) {
+            if (dec_runtime_serialization_options(v, at, &out->serialization_options, e, &at) !=
+                0) {
+                cdp_derr_field(e, "serializationOptions");
+                goto fail;
+            }
+            out->has_serialization_options = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "expression");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_evaluate_params_free(out);
+    return -1;
+}
+
+int cdp_runtime_evaluate_params_decode(const json_t *j, cdp_runtime_evaluate_params *out,
+                                       cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_evaluate_params(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "params", err);
+    return -1;
+}
+
+json_t *cdp_runtime_evaluate_params_encode(const cdp_runtime_evaluate_params *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "expression", cdp_enc_string(v->expression)) != 0)
+        goto fail;
+    if (v->has_object_group &&
+        json_object_set_new(o, "objectGroup", cdp_enc_string(v->object_group)) != 0)
+        goto fail;
+    if (v->has_include_command_line_api &&
+        json_object_set_new(o, "includeCommandLineAPI",
+                            json_boolean(v->include_command_line_api)) != 0)
+        goto fail;
+    if (v->has_silent && json_object_set_new(o, "silent", json_boolean(v->silent)) != 0)
+        goto fail;
+    if (v->has_context_id && json_object_set_new(o, "contextId", json_integer(v->context_id)) != 0)
+        goto fail;
+    if (v->has_return_by_value &&
+        json_object_set_new(o, "returnByValue", json_boolean(v->return_by_value)) != 0)
+        goto fail;
+    if (v->has_generate_preview &&
+        json_object_set_new(o, "generatePreview", json_boolean(v->generate_preview)) != 0)
+        goto fail;
+    if (v->has_user_gesture &&
+        json_object_set_new(o, "userGesture", json_boolean(v->user_gesture)) != 0)
+        goto fail;
+    if (v->has_await_promise &&
+        json_object_set_new(o, "awaitPromise", json_boolean(v->await_promise)) != 0)
+        goto fail;
+    if (v->has_throw_on_side_effect &&
+        json_object_set_new(o, "throwOnSideEffect", json_boolean(v->throw_on_side_effect)) != 0)
+        goto fail;
+    if (v->has_timeout && json_object_set_new(o, "timeout", cdp_enc_number(v->timeout)) != 0)
+        goto fail;
+    if (v->has_disable_breaks &&
+        json_object_set_new(o, "disableBreaks", json_boolean(v->disable_breaks)) != 0)
+        goto fail;
+    if (v->has_repl_mode && json_object_set_new(o, "replMode", json_boolean(v->repl_mode)) != 0)
+        goto fail;
+    if (v->has_allow_unsafe_eval_blocked_by_csp &&
+        json_object_set_new(o, "allowUnsafeEvalBlockedByCSP",
+                            json_boolean(v->allow_unsafe_eval_blocked_by_csp)) != 0)
+        goto fail;
+    if (v->has_unique_context_id &&
+        json_object_set_new(o, "uniqueContextId", cdp_enc_string(v->unique_context_id)) != 0)
+        goto fail;
+    if (v->has_serialization_options &&
+        json_object_set_new(o, "serializationOptions",
+                            cdp_runtime_serialization_options_encode(&v->serialization_options)) !=
+            0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_evaluate_returns_free(cdp_runtime_evaluate_returns *v)
+{
+    if (!v)
+        return;
+    cdp_runtime_remote_object_free(&v->result);
+    cdp_runtime_exception_details_free(&v->exception_details);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_evaluate_returns(const json_t *j, size_t pos,
+                                        cdp_runtime_evaluate_returns *out, cdp_derr *e, size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "result") == 0) {
+            if (dec_runtime_remote_object(v, at, &out->result, e, &at) != 0) {
+                cdp_derr_field(e, "result");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "exceptionDetails") == 0) {
+            if (dec_runtime_exception_details(v, at, &out->exception_details, e, &at) != 0) {
+                cdp_derr_field(e, "exceptionDetails");
+                goto fail;
+            }
+            out->has_exception_details = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "result");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_evaluate_returns_free(out);
+    return -1;
+}
+
+int cdp_runtime_evaluate_returns_decode(const json_t *j, cdp_runtime_evaluate_returns *out,
+                                        cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_evaluate_returns(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "result", err);
+    return -1;
+}
+
+json_t *cdp_runtime_evaluate_returns_encode(const cdp_runtime_evaluate_returns *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "result", cdp_runtime_remote_object_encode(&v->result)) != 0)
+        goto fail;
+    if (v->has_exception_details &&
+        json_object_set_new(o, "exceptionDetails",
+                            cdp_runtime_exception_details_encode(&v->exception_details)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
 void cdp_runtime_get_heap_usage_returns_free(cdp_runtime_get_heap_usage_returns *v)
 {
     if (!v)
@@ -1905,6 +3452,609 @@ json_t *cdp_runtime_get_isolate_id_returns_encode(const cdp_runtime_get_isolate_
     if (!o)
         return NULL;
     if (json_object_set_new(o, "id", cdp_enc_string(v->id)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_get_properties_params_free(cdp_runtime_get_properties_params *v)
+{
+    if (!v)
+        return;
+    free(v->object_id);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_get_properties_params(const json_t *j, size_t pos,
+                                             cdp_runtime_get_properties_params *out, cdp_derr *e,
+                                             size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "objectId") == 0) {
+            if (cdp_dec_string(v, at, &out->object_id, e, &at) != 0) {
+                cdp_derr_field(e, "objectId");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "ownProperties") == 0) {
+            if (cdp_dec_bool(v, at, &out->own_properties, e, &at) != 0) {
+                cdp_derr_field(e, "ownProperties");
+                goto fail;
+            }
+            out->has_own_properties = true;
+        } else if (strcmp(key, "accessorPropertiesOnly") == 0) {
+            if (cdp_dec_bool(v, at, &out->accessor_properties_only, e, &at) != 0) {
+                cdp_derr_field(e, "accessorPropertiesOnly");
+                goto fail;
+            }
+            out->has_accessor_properties_only = true;
+        } else if (strcmp(key, "generatePreview") == 0) {
+            if (cdp_dec_bool(v, at, &out->generate_preview, e, &at) != 0) {
+                cdp_derr_field(e, "generatePreview");
+                goto fail;
+            }
+            out->has_generate_preview = true;
+        } else if (strcmp(key, "nonIndexedPropertiesOnly") == 0) {
+            if (cdp_dec_bool(v, at, &out->non_indexed_properties_only, e, &at) != 0) {
+                cdp_derr_field(e, "nonIndexedPropertiesOnly");
+                goto fail;
+            }
+            out->has_non_indexed_properties_only = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "objectId");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_get_properties_params_free(out);
+    return -1;
+}
+
+int cdp_runtime_get_properties_params_decode(const json_t *j,
+                                             cdp_runtime_get_properties_params *out, cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_get_properties_params(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "params", err);
+    return -1;
+}
+
+json_t *cdp_runtime_get_properties_params_encode(const cdp_runtime_get_properties_params *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "objectId", cdp_enc_string(v->object_id)) != 0)
+        goto fail;
+    if (v->has_own_properties &&
+        json_object_set_new(o, "ownProperties", json_boolean(v->own_properties)) != 0)
+        goto fail;
+    if (v->has_accessor_properties_only &&
+        json_object_set_new(o, "accessorPropertiesOnly",
+                            json_boolean(v->accessor_properties_only)) != 0)
+        goto fail;
+    if (v->has_generate_preview &&
+        json_object_set_new(o, "generatePreview", json_boolean(v->generate_preview)) != 0)
+        goto fail;
+    if (v->has_non_indexed_properties_only &&
+        json_object_set_new(o, "nonIndexedPropertiesOnly",
+                            json_boolean(v->non_indexed_properties_only)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_get_properties_returns_free(cdp_runtime_get_properties_returns *v)
+{
+    if (!v)
+        return;
+    free_arr_s_runtime_property_descriptor(v->result, v->result_count);
+    free_arr_s_runtime_internal_property_descriptor(v->internal_properties,
+                                                    v->internal_properties_count);
+    cdp_runtime_exception_details_free(&v->exception_details);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_get_properties_returns(const json_t *j, size_t pos,
+                                              cdp_runtime_get_properties_returns *out, cdp_derr *e,
+                                              size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "result") == 0) {
+            if (dec_arr_s_runtime_property_descriptor(v, at, &out->result, &out->result_count, e,
+                                                      &at) != 0) {
+                cdp_derr_field(e, "result");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "internalProperties") == 0) {
+            if (dec_arr_s_runtime_internal_property_descriptor(v, at, &out->internal_properties,
+                                                               &out->internal_properties_count, e,
+                                                               &at) != 0) {
+                cdp_derr_field(e, "internalProperties");
+                goto fail;
+            }
+            out->has_internal_properties = true;
+        } else if (strcmp(key, "exceptionDetails") == 0) {
+            if (dec_runtime_exception_details(v, at, &out->exception_details, e, &at) != 0) {
+                cdp_derr_field(e, "exceptionDetails");
+                goto fail;
+            }
+            out->has_exception_details = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "result");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_get_properties_returns_free(out);
+    return -1;
+}
+
+int cdp_runtime_get_properties_returns_decode(const json_t *j,
+                                              cdp_runtime_get_properties_returns *out,
+                                              cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_get_properties_returns(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "result", err);
+    return -1;
+}
+
+json_t *cdp_runtime_get_properties_returns_encode(const cdp_runtime_get_properties_returns *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "result",
+                            enc_arr_s_runtime_property_descriptor(v->result, v->result_count)) != 0)
+        goto fail;
+    if (v->has_internal_properties &&
+        json_object_set_new(o, "internalProperties",
+                            enc_arr_s_runtime_internal_property_descriptor(
+                                v->internal_properties, v->internal_properties_count)) != 0)
+        goto fail;
+    if (v->has_exception_details &&
+        json_object_set_new(o, "exceptionDetails",
+                            cdp_runtime_exception_details_encode(&v->exception_details)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_global_lexical_scope_names_params_free(
+    cdp_runtime_global_lexical_scope_names_params *v)
+{
+    if (!v)
+        return;
+    memset(v, 0, sizeof *v);
+}
+
+static int
+dec_runtime_global_lexical_scope_names_params(const json_t *j, size_t pos,
+                                              cdp_runtime_global_lexical_scope_names_params *out,
+                                              cdp_derr *e, size_t *end)
+{
+    size_t at;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "executionContextId") == 0) {
+            if (cdp_dec_integer(v, at, &out->execution_context_id, e, &at) != 0) {
+                cdp_derr_field(e, "executionContextId");
+                goto fail;
+            }
+            out->has_execution_context_id = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_global_lexical_scope_names_params_free(out);
+    return -1;
+}
+
+int cdp_runtime_global_lexical_scope_names_params_decode(
+    const json_t *j, cdp_runtime_global_lexical_scope_names_params *out, cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        return 0;
+    }
+    if (dec_runtime_global_lexical_scope_names_params(j, 0, out, &e, &end) == 0)
+        return 0;
+    if (err)
+        cdp_derr_report(&e, "params", err);
+    return -1;
+}
+
+json_t *cdp_runtime_global_lexical_scope_names_params_encode(
+    const cdp_runtime_global_lexical_scope_names_params *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (v->has_execution_context_id &&
+        json_object_set_new(o, "executionContextId", json_integer(v->execution_context_id)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_global_lexical_scope_names_returns_free(
+    cdp_runtime_global_lexical_scope_names_returns *v)
+{
+    if (!v)
+        return;
+    free_arr_str(v->names, v->names_count);
+    memset(v, 0, sizeof *v);
+}
+
+static int
+dec_runtime_global_lexical_scope_names_returns(const json_t *j, size_t pos,
+                                               cdp_runtime_global_lexical_scope_names_returns *out,
+                                               cdp_derr *e, size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "names") == 0) {
+            if (dec_arr_str(v, at, &out->names, &out->names_count, e, &at) != 0) {
+                cdp_derr_field(e, "names");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "names");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_global_lexical_scope_names_returns_free(out);
+    return -1;
+}
+
+int cdp_runtime_global_lexical_scope_names_returns_decode(
+    const json_t *j, cdp_runtime_global_lexical_scope_names_returns *out, cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_global_lexical_scope_names_returns(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "result", err);
+    return -1;
+}
+
+json_t *cdp_runtime_global_lexical_scope_names_returns_encode(
+    const cdp_runtime_global_lexical_scope_names_returns *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "names", enc_arr_str(v->names, v->names_count)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_release_object_params_free(cdp_runtime_release_object_params *v)
+{
+    if (!v)
+        return;
+    free(v->object_id);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_release_object_params(const json_t *j, size_t pos,
+                                             cdp_runtime_release_object_params *out, cdp_derr *e,
+                                             size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "objectId") == 0) {
+            if (cdp_dec_string(v, at, &out->object_id, e, &at) != 0) {
+                cdp_derr_field(e, "objectId");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "objectId");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_release_object_params_free(out);
+    return -1;
+}
+
+int cdp_runtime_release_object_params_decode(const json_t *j,
+                                             cdp_runtime_release_object_params *out, cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_release_object_params(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "params", err);
+    return -1;
+}
+
+json_t *cdp_runtime_release_object_params_encode(const cdp_runtime_release_object_params *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "objectId", cdp_enc_string(v->object_id)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_release_object_group_params_free(cdp_runtime_release_object_group_params *v)
+{
+    if (!v)
+        return;
+    free(v->object_group);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_release_object_group_params(const json_t *j, size_t pos,
+                                                   cdp_runtime_release_object_group_params *out,
+                                                   cdp_derr *e, size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "objectGroup") == 0) {
+            if (cdp_dec_string(v, at, &out->object_group, e, &at) != 0) {
+                cdp_derr_field(e, "objectGroup");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "objectGroup");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_release_object_group_params_free(out);
+    return -1;
+}
+
+int cdp_runtime_release_object_group_params_decode(const json_t *j,
+                                                   cdp_runtime_release_object_group_params *out,
+                                                   cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_release_object_group_params(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "params", err);
+    return -1;
+}
+
+json_t *
+cdp_runtime_release_object_group_params_encode(const cdp_runtime_release_object_group_params *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "objectGroup", cdp_enc_string(v->object_group)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_execution_context_created_event_free(
+    cdp_runtime_execution_context_created_event *v)
+{
+    if (!v)
+        return;
+    cdp_runtime_execution_context_description_free(&v->context);
+    memset(v, 0, sizeof *v);
+}
+
+static int
+dec_runtime_execution_context_created_event(const json_t *j, size_t pos,
+                                            cdp_runtime_execution_context_created_event *out,
+                                            cdp_derr *e, size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "context") == 0) {
+            if (dec_runtime_execution_context_description(v, at, &out->context, e, &at) != 0) {
+                cdp_derr_field(e, "context");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "context");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_execution_context_created_event_free(out);
+    return -1;
+}
+
+int cdp_runtime_execution_context_created_event_decode(
+    const json_t *j, cdp_runtime_execution_context_created_event *out, cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_execution_context_created_event(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "params", err);
+    return -1;
+}
+
+json_t *cdp_runtime_execution_context_created_event_encode(
+    const cdp_runtime_execution_context_created_event *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "context",
+                            cdp_runtime_execution_context_description_encode(&v->context)) != 0)
         goto fail;
     return o;
 fail:
@@ -2283,12 +4433,23 @@ const cdp_method_desc cdp_methods[CDP_M__COUNT] = {
      "HeapProfiler", true, false, "stopTrackingHeapObjects", false, false},
     {CDP_M_HEAP_PROFILER_TAKE_HEAP_SNAPSHOT, "HeapProfiler.takeHeapSnapshot", "HeapProfiler", true,
      false, "takeHeapSnapshot", false, false},
+    {CDP_M_RUNTIME_CALL_FUNCTION_ON, "Runtime.callFunctionOn", "Runtime", true, true,
+     "callFunctionOn", true, false},
     {CDP_M_RUNTIME_DISABLE, "Runtime.disable", "Runtime", false, false, "disable", false, false},
     {CDP_M_RUNTIME_ENABLE, "Runtime.enable", "Runtime", false, false, "enable", false, false},
+    {CDP_M_RUNTIME_EVALUATE, "Runtime.evaluate", "Runtime", true, true, "evaluate", true, false},
     {CDP_M_RUNTIME_GET_HEAP_USAGE, "Runtime.getHeapUsage", "Runtime", false, true, "getHeapUsage",
      false, true},
     {CDP_M_RUNTIME_GET_ISOLATE_ID, "Runtime.getIsolateId", "Runtime", false, true, "getIsolateId",
      false, true},
+    {CDP_M_RUNTIME_GET_PROPERTIES, "Runtime.getProperties", "Runtime", true, true, "getProperties",
+     true, false},
+    {CDP_M_RUNTIME_GLOBAL_LEXICAL_SCOPE_NAMES, "Runtime.globalLexicalScopeNames", "Runtime", true,
+     true, "globalLexicalScopeNames", false, false},
+    {CDP_M_RUNTIME_RELEASE_OBJECT, "Runtime.releaseObject", "Runtime", true, false, "releaseObject",
+     true, false},
+    {CDP_M_RUNTIME_RELEASE_OBJECT_GROUP, "Runtime.releaseObjectGroup", "Runtime", true, false,
+     "releaseObjectGroup", true, false},
     {CDP_M_RUNTIME_RUN_IF_WAITING_FOR_DEBUGGER, "Runtime.runIfWaitingForDebugger", "Runtime", false,
      false, "runIfWaitingForDebugger", false, false},
 };
@@ -2363,6 +4524,48 @@ int cdp_method_check_params(cdp_method_id id, const json_t *j, cdp_error *err)
         cdp_heap_profiler_take_heap_snapshot_params_free(&v);
         return 0;
     }
+    case CDP_M_RUNTIME_CALL_FUNCTION_ON: {
+        cdp_runtime_call_function_on_params v;
+        if (cdp_runtime_call_function_on_params_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_call_function_on_params_free(&v);
+        return 0;
+    }
+    case CDP_M_RUNTIME_EVALUATE: {
+        cdp_runtime_evaluate_params v;
+        if (cdp_runtime_evaluate_params_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_evaluate_params_free(&v);
+        return 0;
+    }
+    case CDP_M_RUNTIME_GET_PROPERTIES: {
+        cdp_runtime_get_properties_params v;
+        if (cdp_runtime_get_properties_params_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_get_properties_params_free(&v);
+        return 0;
+    }
+    case CDP_M_RUNTIME_GLOBAL_LEXICAL_SCOPE_NAMES: {
+        cdp_runtime_global_lexical_scope_names_params v;
+        if (cdp_runtime_global_lexical_scope_names_params_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_global_lexical_scope_names_params_free(&v);
+        return 0;
+    }
+    case CDP_M_RUNTIME_RELEASE_OBJECT: {
+        cdp_runtime_release_object_params v;
+        if (cdp_runtime_release_object_params_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_release_object_params_free(&v);
+        return 0;
+    }
+    case CDP_M_RUNTIME_RELEASE_OBJECT_GROUP: {
+        cdp_runtime_release_object_group_params v;
+        if (cdp_runtime_release_object_group_params_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_release_object_group_params_free(&v);
+        return 0;
+    }
     default:
         return 0;
     }
@@ -2399,6 +4602,20 @@ int cdp_method_check_returns(cdp_method_id id, const json_t *j, cdp_error *err)
         cdp_heap_profiler_stop_sampling_returns_free(&v);
         return 0;
     }
+    case CDP_M_RUNTIME_CALL_FUNCTION_ON: {
+        cdp_runtime_call_function_on_returns v;
+        if (cdp_runtime_call_function_on_returns_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_call_function_on_returns_free(&v);
+        return 0;
+    }
+    case CDP_M_RUNTIME_EVALUATE: {
+        cdp_runtime_evaluate_returns v;
+        if (cdp_runtime_evaluate_returns_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_evaluate_returns_free(&v);
+        return 0;
+    }
     case CDP_M_RUNTIME_GET_HEAP_USAGE: {
         cdp_runtime_get_heap_usage_returns v;
         if (cdp_runtime_get_heap_usage_returns_decode(j, &v, err) != 0)
@@ -2413,6 +4630,20 @@ int cdp_method_check_returns(cdp_method_id id, const json_t *j, cdp_error *err)
         cdp_runtime_get_isolate_id_returns_free(&v);
         return 0;
     }
+    case CDP_M_RUNTIME_GET_PROPERTIES: {
+        cdp_runtime_get_properties_returns v;
+        if (cdp_runtime_get_properties_returns_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_get_properties_returns_free(&v);
+        return 0;
+    }
+    case CDP_M_RUNTIME_GLOBAL_LEXICAL_SCOPE_NAMES: {
+        cdp_runtime_global_lexical_scope_names_returns v;
+        if (cdp_runtime_global_lexical_scope_names_returns_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_global_lexical_scope_names_returns_free(&v);
+        return 0;
+    }
     default:
         return 0;
     }
@@ -2421,6 +4652,13 @@ int cdp_method_check_returns(cdp_method_id id, const json_t *j, cdp_error *err)
 int cdp_event_check_params(cdp_event_id id, const json_t *j, cdp_error *err)
 {
     switch (id) {
+    case CDP_EV_RUNTIME_EXECUTION_CONTEXT_CREATED: {
+        cdp_runtime_execution_context_created_event v;
+        if (cdp_runtime_execution_context_created_event_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_execution_context_created_event_free(&v);
+        return 0;
+    }
     case CDP_EV_HEAP_PROFILER_ADD_HEAP_SNAPSHOT_CHUNK: {
         cdp_heap_profiler_add_heap_snapshot_chunk_event v;
         if (cdp_heap_profiler_add_heap_snapshot_chunk_event_decode(j, &v, err) != 0)
@@ -2455,8 +4693,11 @@ int cdp_event_check_params(cdp_event_id id, const json_t *j, cdp_error *err)
 }
 
 const char *const cdp_event_names[CDP_EV__COUNT] = {
-    "HeapProfiler.addHeapSnapshotChunk", "HeapProfiler.heapStatsUpdate",
-    "HeapProfiler.lastSeenObjectId",     "HeapProfiler.reportHeapSnapshotProgress",
+    "Runtime.executionContextCreated",
+    "HeapProfiler.addHeapSnapshotChunk",
+    "HeapProfiler.heapStatsUpdate",
+    "HeapProfiler.lastSeenObjectId",
+    "HeapProfiler.reportHeapSnapshotProgress",
     "HeapProfiler.resetProfiles",
 };
 
@@ -2511,129 +4752,353 @@ const char cdp_protocol_json[] =
     ",\"description\":\"String representation of the object.\",\"optional\":t"
     "rue,\"type\":\"string\"},{\"name\":\"objectId\",\"description\":\"Unique"
     " object identifier (for non-primitive values).\",\"optional\":true,\"$re"
-    "f\":\"RemoteObjectId\"}]}],\"commands\":[{\"name\":\"disable\",\"descrip"
-    "tion\":\"Disables reporting of execution contexts creation.\"},{\"name\""
-    ":\"enable\",\"description\":\"Enables reporting of execution contexts cr"
-    "eation by means of `executionContextCreated` event.\\nWhen the reporting"
-    " gets enabled the event will be sent immediately for each existing execu"
-    "tion\\ncontext.\"},{\"name\":\"getHeapUsage\",\"description\":\"Returns "
-    "the JavaScript heap usage.\\nIt is the total usage of the corresponding "
-    "isolate not scoped to a particular Runtime.\",\"experimental\":true,\"re"
-    "turns\":[{\"name\":\"usedSize\",\"description\":\"Used JavaScript heap s"
-    "ize in bytes.\",\"type\":\"number\"},{\"name\":\"totalSize\",\"descripti"
-    "on\":\"Allocated JavaScript heap size in bytes.\",\"type\":\"number\"},{"
-    "\"name\":\"embedderHeapUsedSize\",\"description\":\"Used size in bytes i"
-    "n the embedder's garbage-collected heap.\",\"type\":\"number\"},{\"name\""
-    ":\"backingStorageSize\",\"description\":\"Size in bytes of backing stora"
-    "ge for array buffers and external strings.\",\"type\":\"number\"}]},{\"n"
-    "ame\":\"getIsolateId\",\"description\":\"Returns the isolate id.\",\"exp"
-    "erimental\":true,\"returns\":[{\"name\":\"id\",\"description\":\"The iso"
-    "late id.\",\"type\":\"string\"}]},{\"name\":\"runIfWaitingForDebugger\","
-    "\"description\":\"Tells inspected instance to run if it was waiting for "
-    "debugger to attach.\"}]},{\"domain\":\"HeapProfiler\",\"experimental\":t"
-    "rue,\"dependencies\":[\"Runtime\"],\"types\":[{\"id\":\"HeapSnapshotObje"
-    "ctId\",\"description\":\"Heap snapshot object id.\",\"type\":\"string\"}"
-    ",{\"id\":\"SamplingHeapProfileNode\",\"description\":\"Sampling Heap Pro"
-    "file node. Holds callsite information, allocation statistics and child n"
-    "odes.\",\"type\":\"object\",\"properties\":[{\"name\":\"callFrame\",\"de"
-    "scription\":\"Function location.\",\"$ref\":\"Runtime.CallFrame\"},{\"na"
-    "me\":\"selfSize\",\"description\":\"Allocations size in bytes for the no"
-    "de excluding children.\",\"type\":\"number\"},{\"name\":\"id\",\"descrip"
-    "tion\":\"Node id. Ids are unique across all profiles collected between s"
-    "tartSampling and stopSampling.\",\"type\":\"integer\"},{\"name\":\"child"
-    "ren\",\"description\":\"Child nodes.\",\"type\":\"array\",\"items\":{\"$"
-    "ref\":\"SamplingHeapProfileNode\"}}]},{\"id\":\"SamplingHeapProfileSampl"
-    "e\",\"description\":\"A single sample from a sampling profile.\",\"type\""
-    ":\"object\",\"properties\":[{\"name\":\"size\",\"description\":\"Allocat"
-    "ion size in bytes attributed to the sample.\",\"type\":\"number\"},{\"na"
-    "me\":\"nodeId\",\"description\":\"Id of the corresponding profile tree n"
-    "ode.\",\"type\":\"integer\"},{\"name\":\"ordinal\",\"description\":\"Tim"
-    "e-ordered sample ordinal number. It is unique across all profiles retrie"
-    "ved\\nbetween startSampling and stopSampling.\",\"type\":\"number\"}]},{"
-    "\"id\":\"SamplingHeapProfile\",\"description\":\"Sampling profile.\",\"t"
-    "ype\":\"object\",\"properties\":[{\"name\":\"head\",\"$ref\":\"SamplingH"
-    "eapProfileNode\"},{\"name\":\"samples\",\"type\":\"array\",\"items\":{\""
-    "$ref\":\"SamplingHeapProfileSample\"}}]}],\"commands\":[{\"name\":\"addI"
-    "nspectedHeapObject\",\"description\":\"Enables console to refer to the n"
-    "ode with given id via $x (see Command Line API for more details\\n$x fun"
-    "ctions).\",\"parameters\":[{\"name\":\"heapObjectId\",\"description\":\""
-    "Heap snapshot object id to be accessible by means of $x command line API"
-    ".\",\"$ref\":\"HeapSnapshotObjectId\"}]},{\"name\":\"collectGarbage\"},{"
-    "\"name\":\"disable\"},{\"name\":\"enable\"},{\"name\":\"getHeapObjectId\""
-    ",\"parameters\":[{\"name\":\"objectId\",\"description\":\"Identifier of "
-    "the object to get heap object id for.\",\"$ref\":\"Runtime.RemoteObjectI"
-    "d\"}],\"returns\":[{\"name\":\"heapSnapshotObjectId\",\"description\":\""
-    "Id of the heap snapshot object corresponding to the passed remote object"
-    " id.\",\"$ref\":\"HeapSnapshotObjectId\"}]},{\"name\":\"getObjectByHeapO"
-    "bjectId\",\"parameters\":[{\"name\":\"objectId\",\"$ref\":\"HeapSnapshot"
-    "ObjectId\"},{\"name\":\"objectGroup\",\"description\":\"Symbolic group n"
-    "ame that can be used to release multiple objects.\",\"optional\":true,\""
-    "type\":\"string\"}],\"returns\":[{\"name\":\"result\",\"description\":\""
-    "Evaluation result.\",\"$ref\":\"Runtime.RemoteObject\"}]},{\"name\":\"ge"
-    "tSamplingProfile\",\"returns\":[{\"name\":\"profile\",\"description\":\""
-    "Return the sampling profile being collected.\",\"$ref\":\"SamplingHeapPr"
-    "ofile\"}]},{\"name\":\"startSampling\",\"parameters\":[{\"name\":\"sampl"
-    "ingInterval\",\"description\":\"Average sample interval in bytes. Poisso"
-    "n distribution is used for the intervals. The\\ndefault value is 32768 b"
-    "ytes.\",\"optional\":true,\"type\":\"number\"},{\"name\":\"stackDepth\","
-    "\"description\":\"Maximum stack depth. The default value is 128.\",\"opt"
-    "ional\":true,\"type\":\"number\"},{\"name\":\"includeObjectsCollectedByM"
-    "ajorGC\",\"description\":\"By default, the sampling heap profiler report"
-    "s only objects which are\\nstill alive when the profile is returned via "
-    "getSamplingProfile or\\nstopSampling, which is useful for determining wh"
-    "at functions contribute\\nthe most to steady-state memory usage. This fl"
-    "ag instructs the sampling\\nheap profiler to also include information ab"
-    "out objects discarded by\\nmajor GC, which will show which functions cau"
-    "se large temporary memory\\nusage or long GC pauses.\",\"optional\":true"
-    ",\"type\":\"boolean\"},{\"name\":\"includeObjectsCollectedByMinorGC\",\""
-    "description\":\"By default, the sampling heap profiler reports only obje"
-    "cts which are\\nstill alive when the profile is returned via getSampling"
-    "Profile or\\nstopSampling, which is useful for determining what function"
-    "s contribute\\nthe most to steady-state memory usage. This flag instruct"
-    "s the sampling\\nheap profiler to also include information about objects"
-    " discarded by\\nminor GC, which is useful when tuning a latency-sensitiv"
-    "e application\\nfor minimal GC activity.\",\"optional\":true,\"type\":\""
-    "boolean\"}]},{\"name\":\"startTrackingHeapObjects\",\"parameters\":[{\"n"
-    "ame\":\"trackAllocations\",\"optional\":true,\"type\":\"boolean\"}]},{\""
-    "name\":\"stopSampling\",\"returns\":[{\"name\":\"profile\",\"description"
-    "\":\"Recorded sampling heap profile.\",\"$ref\":\"SamplingHeapProfile\"}"
-    "]},{\"name\":\"stopTrackingHeapObjects\",\"parameters\":[{\"name\":\"rep"
-    "ortProgress\",\"description\":\"If true 'reportHeapSnapshotProgress' eve"
-    "nts will be generated while snapshot is being taken\\nwhen the tracking "
-    "is stopped.\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"treatG"
-    "lobalObjectsAsRoots\",\"description\":\"Deprecated in favor of `exposeIn"
-    "ternals`.\",\"deprecated\":true,\"optional\":true,\"type\":\"boolean\"},"
-    "{\"name\":\"captureNumericValue\",\"description\":\"If true, numerical v"
-    "alues are included in the snapshot\",\"optional\":true,\"type\":\"boolea"
-    "n\"},{\"name\":\"exposeInternals\",\"description\":\"If true, exposes in"
-    "ternals of the snapshot.\",\"experimental\":true,\"optional\":true,\"typ"
-    "e\":\"boolean\"}]},{\"name\":\"takeHeapSnapshot\",\"parameters\":[{\"nam"
-    "e\":\"reportProgress\",\"description\":\"If true 'reportHeapSnapshotProg"
-    "ress' events will be generated while snapshot is being taken.\",\"option"
-    "al\":true,\"type\":\"boolean\"},{\"name\":\"treatGlobalObjectsAsRoots\","
-    "\"description\":\"If true, a raw snapshot without artificial roots will "
-    "be generated.\\nDeprecated in favor of `exposeInternals`.\",\"deprecated"
-    "\":true,\"optional\":true,\"type\":\"boolean\"},{\"name\":\"captureNumer"
-    "icValue\",\"description\":\"If true, numerical values are included in th"
-    "e snapshot\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"exposeI"
-    "nternals\",\"description\":\"If true, exposes internals of the snapshot."
-    "\",\"experimental\":true,\"optional\":true,\"type\":\"boolean\"}]}],\"ev"
-    "ents\":[{\"name\":\"addHeapSnapshotChunk\",\"parameters\":[{\"name\":\"c"
-    "hunk\",\"type\":\"string\"}]},{\"name\":\"heapStatsUpdate\",\"descriptio"
-    "n\":\"If heap objects tracking has been started then backend may send up"
-    "date for one or more fragments\",\"parameters\":[{\"name\":\"statsUpdate"
-    "\",\"description\":\"An array of triplets. Each triplet describes a frag"
-    "ment. The first integer is the fragment\\nindex, the second integer is a"
-    " total count of objects for the fragment, the third integer is\\na total"
-    " size of the objects for the fragment.\",\"type\":\"array\",\"items\":{\""
-    "type\":\"integer\"}}]},{\"name\":\"lastSeenObjectId\",\"description\":\""
-    "If heap objects tracking has been started then backend regularly sends a"
-    " current value for last\\nseen object id and corresponding timestamp. If"
-    " the were changes in the heap since last event\\nthen one or more heapSt"
-    "atsUpdate events will be sent before a new lastSeenObjectId event.\",\"p"
-    "arameters\":[{\"name\":\"lastSeenObjectId\",\"type\":\"integer\"},{\"nam"
-    "e\":\"timestamp\",\"type\":\"number\"}]},{\"name\":\"reportHeapSnapshotP"
-    "rogress\",\"parameters\":[{\"name\":\"done\",\"type\":\"integer\"},{\"na"
-    "me\":\"total\",\"type\":\"integer\"},{\"name\":\"finished\",\"optional\""
-    ":true,\"type\":\"boolean\"}]},{\"name\":\"resetProfiles\"}]}]}";
+    "f\":\"RemoteObjectId\"}]},{\"id\":\"ExecutionContextId\",\"description\""
+    ":\"Id of an execution context.\",\"type\":\"integer\"},{\"id\":\"Executi"
+    "onContextDescription\",\"description\":\"Description of an isolated worl"
+    "d.\",\"type\":\"object\",\"properties\":[{\"name\":\"id\",\"description\""
+    ":\"Unique id of the execution context. It can be used to specify in whic"
+    "h execution context\\nscript evaluation should be performed.\",\"$ref\":"
+    "\"ExecutionContextId\"},{\"name\":\"origin\",\"description\":\"Execution"
+    " context origin.\",\"type\":\"string\"},{\"name\":\"name\",\"description"
+    "\":\"Human readable name describing given context.\",\"type\":\"string\""
+    "},{\"name\":\"uniqueId\",\"description\":\"A system-unique execution con"
+    "text identifier. Unlike the id, this is unique across\\nmultiple process"
+    "es, so can be reliably used to identify specific context while backend\\"
+    "nperforms a cross-process navigation.\",\"experimental\":true,\"type\":\""
+    "string\"},{\"name\":\"auxData\",\"description\":\"Embedder-specific auxi"
+    "liary data likely matching {isDefault: boolean, type: 'default'|'isolate"
+    "d'|'worker', frameId: string}\",\"optional\":true,\"type\":\"object\"}]}"
+    ",{\"id\":\"TimeDelta\",\"description\":\"Number of milliseconds.\",\"typ"
+    "e\":\"number\"},{\"id\":\"SerializationOptions\",\"description\":\"Repre"
+    "sents options for serialization. Overrides `generatePreview` and `return"
+    "ByValue`.\",\"type\":\"object\",\"properties\":[{\"name\":\"serializatio"
+    "n\",\"type\":\"string\",\"enum\":[\"deep\",\"json\",\"idOnly\"]},{\"name"
+    "\":\"maxDepth\",\"description\":\"Deep serialization depth. Default is f"
+    "ull depth. Respected only in `deep` serialization mode.\",\"optional\":t"
+    "rue,\"type\":\"integer\"},{\"name\":\"additionalParameters\",\"descripti"
+    "on\":\"Embedder-specific parameters. For example if connected to V8 in C"
+    "hrome these control DOM\\nserialization via `maxNodeDepth: integer` and "
+    "`includeShadowTree: \\\"none\\\" | \\\"open\\\" | \\\"all\\\"`.\\nValues"
+    " can be only of type string or integer.\",\"optional\":true,\"type\":\"o"
+    "bject\"}]},{\"id\":\"PropertyDescriptor\",\"description\":\"Object prope"
+    "rty descriptor.\",\"type\":\"object\",\"properties\":[{\"name\":\"name\""
+    ",\"description\":\"Property name or symbol description.\",\"type\":\"str"
+    "ing\"},{\"name\":\"value\",\"description\":\"The value associated with t"
+    "he property.\",\"optional\":true,\"$ref\":\"RemoteObject\"},{\"name\":\""
+    "writable\",\"description\":\"True if the value associated with the prope"
+    "rty may be changed (data descriptors only).\",\"optional\":true,\"type\""
+    ":\"boolean\"},{\"name\":\"get\",\"description\":\"A function which serve"
+    "s as a getter for the property, or `undefined` if there is no getter\\n("
+    "accessor descriptors only).\",\"optional\":true,\"$ref\":\"RemoteObject\""
+    "},{\"name\":\"set\",\"description\":\"A function which serves as a sette"
+    "r for the property, or `undefined` if there is no setter\\n(accessor des"
+    "criptors only).\",\"optional\":true,\"$ref\":\"RemoteObject\"},{\"name\""
+    ":\"configurable\",\"description\":\"True if the type of this property de"
+    "scriptor may be changed and if the property may be\\ndeleted from the co"
+    "rresponding object.\",\"type\":\"boolean\"},{\"name\":\"enumerable\",\"d"
+    "escription\":\"True if this property shows up during enumeration of the "
+    "properties on the corresponding\\nobject.\",\"type\":\"boolean\"},{\"nam"
+    "e\":\"wasThrown\",\"description\":\"True if the result was thrown during"
+    " the evaluation.\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"i"
+    "sOwn\",\"description\":\"True if the property is owned for the object.\""
+    ",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"symbol\",\"descript"
+    "ion\":\"Property symbol object, if the property is of the `symbol` type."
+    "\",\"optional\":true,\"$ref\":\"RemoteObject\"}]},{\"id\":\"InternalProp"
+    "ertyDescriptor\",\"description\":\"Object internal property descriptor. "
+    "This property isn't normally visible in JavaScript code.\",\"type\":\"ob"
+    "ject\",\"properties\":[{\"name\":\"name\",\"description\":\"Conventional"
+    " property name.\",\"type\":\"string\"},{\"name\":\"value\",\"description"
+    "\":\"The value associated with the property.\",\"optional\":true,\"$ref\""
+    ":\"RemoteObject\"}]},{\"id\":\"CallArgument\",\"description\":\"Represen"
+    "ts function call argument. Either remote object id `objectId`, primitive"
+    " `value`,\\nunserializable primitive value or neither of (for undefined)"
+    " them should be specified.\",\"type\":\"object\",\"properties\":[{\"name"
+    "\":\"value\",\"description\":\"Primitive value or serializable javascrip"
+    "t object.\",\"optional\":true,\"type\":\"any\"},{\"name\":\"unserializab"
+    "leValue\",\"description\":\"Primitive value which can not be JSON-string"
+    "ified.\",\"optional\":true,\"$ref\":\"UnserializableValue\"},{\"name\":\""
+    "objectId\",\"description\":\"Remote object handle.\",\"optional\":true,\""
+    "$ref\":\"RemoteObjectId\"}]},{\"id\":\"ExceptionDetails\",\"description\""
+    ":\"Detailed information about exception (or error) that was thrown durin"
+    "g script compilation or\\nexecution.\",\"type\":\"object\",\"properties\""
+    ":[{\"name\":\"exceptionId\",\"description\":\"Exception id.\",\"type\":\""
+    "integer\"},{\"name\":\"text\",\"description\":\"Exception text, which sh"
+    "ould be used together with exception object when available.\",\"type\":\""
+    "string\"},{\"name\":\"lineNumber\",\"description\":\"Line number of the "
+    "exception location (0-based).\",\"type\":\"integer\"},{\"name\":\"column"
+    "Number\",\"description\":\"Column number of the exception location (0-ba"
+    "sed).\",\"type\":\"integer\"},{\"name\":\"scriptId\",\"description\":\"S"
+    "cript ID of the exception location.\",\"optional\":true,\"$ref\":\"Scrip"
+    "tId\"},{\"name\":\"url\",\"description\":\"URL of the exception location"
+    ", to be used when the script was not reported.\",\"optional\":true,\"typ"
+    "e\":\"string\"},{\"name\":\"exception\",\"description\":\"Exception obje"
+    "ct if available.\",\"optional\":true,\"$ref\":\"RemoteObject\"},{\"name\""
+    ":\"executionContextId\",\"description\":\"Identifier of the context wher"
+    "e exception happened.\",\"optional\":true,\"$ref\":\"ExecutionContextId\""
+    "},{\"name\":\"exceptionMetaData\",\"description\":\"Dictionary with entr"
+    "ies of meta data that the client associated\\nwith this exception, such "
+    "as information about associated network\\nrequests, etc.\",\"experimenta"
+    "l\":true,\"optional\":true,\"type\":\"object\"}]}],\"commands\":[{\"name"
+    "\":\"callFunctionOn\",\"description\":\"Calls function with given declar"
+    "ation on the given object. Object group of the result is\\ninherited fro"
+    "m the target object.\",\"parameters\":[{\"name\":\"functionDeclaration\""
+    ",\"description\":\"Declaration of the function to call.\",\"type\":\"str"
+    "ing\"},{\"name\":\"objectId\",\"description\":\"Identifier of the object"
+    " to call function on. Either objectId or executionContextId should\\nbe "
+    "specified.\",\"optional\":true,\"$ref\":\"RemoteObjectId\"},{\"name\":\""
+    "arguments\",\"description\":\"Call arguments. All call arguments must be"
+    "long to the same JavaScript world as the target\\nobject.\",\"optional\""
+    ":true,\"type\":\"array\",\"items\":{\"$ref\":\"CallArgument\"}},{\"name\""
+    ":\"silent\",\"description\":\"In silent mode exceptions thrown during ev"
+    "aluation are not reported and do not pause\\nexecution. Overrides `setPa"
+    "useOnException` state.\",\"optional\":true,\"type\":\"boolean\"},{\"name"
+    "\":\"returnByValue\",\"description\":\"Whether the result is expected to"
+    " be a JSON object which should be sent by value.\\nCan be overriden by `"
+    "serializationOptions`.\",\"optional\":true,\"type\":\"boolean\"},{\"name"
+    "\":\"generatePreview\",\"description\":\"Whether preview should be gener"
+    "ated for the result.\",\"experimental\":true,\"optional\":true,\"type\":"
+    "\"boolean\"},{\"name\":\"userGesture\",\"description\":\"Whether executi"
+    "on should be treated as initiated by user in the UI.\",\"optional\":true"
+    ",\"type\":\"boolean\"},{\"name\":\"awaitPromise\",\"description\":\"Whet"
+    "her execution should `await` for resulting value and return once awaited"
+    " promise is\\nresolved.\",\"optional\":true,\"type\":\"boolean\"},{\"nam"
+    "e\":\"executionContextId\",\"description\":\"Specifies execution context"
+    " which global object will be used to call function on. Either\\nexecutio"
+    "nContextId or objectId should be specified.\",\"optional\":true,\"$ref\""
+    ":\"ExecutionContextId\"},{\"name\":\"objectGroup\",\"description\":\"Sym"
+    "bolic group name that can be used to release multiple objects. If object"
+    "Group is not\\nspecified and objectId is, objectGroup will be inherited "
+    "from object.\",\"optional\":true,\"type\":\"string\"},{\"name\":\"throwO"
+    "nSideEffect\",\"description\":\"Whether to throw an exception if side ef"
+    "fect cannot be ruled out during evaluation.\",\"experimental\":true,\"op"
+    "tional\":true,\"type\":\"boolean\"},{\"name\":\"uniqueContextId\",\"desc"
+    "ription\":\"An alternative way to specify the execution context to call "
+    "function on.\\nCompared to contextId that may be reused across processes"
+    ", this is guaranteed to be\\nsystem-unique, so it can be used to prevent"
+    " accidental function call\\nin context different than intended (e.g. as "
+    "a result of navigation across process\\nboundaries).\\nThis is mutually "
+    "exclusive with `executionContextId`.\",\"experimental\":true,\"optional\""
+    ":true,\"type\":\"string\"},{\"name\":\"serializationOptions\",\"descript"
+    "ion\":\"Specifies the result serialization. If provided, overrides\\n`ge"
+    "neratePreview` and `returnByValue`.\",\"experimental\":true,\"optional\""
+    ":true,\"$ref\":\"SerializationOptions\"}],\"returns\":[{\"name\":\"resul"
+    "t\",\"description\":\"Call result.\",\"$ref\":\"RemoteObject\"},{\"name\""
+    ":\"exceptionDetails\",\"description\":\"Exception details.\",\"optional\""
+    ":true,\"$ref\":\"ExceptionDetails\"}]},{\"name\":\"disable\",\"descripti"
+    "on\":\"Disables reporting of execution contexts creation.\"},{\"name\":\""
+    "enable\",\"description\":\"Enables reporting of execution contexts creat"
+    "ion by means of `executionContextCreated` event.\\nWhen the reporting ge"
+    "ts enabled the event will be sent immediately for each existing executio"
+    "n\\ncontext.\"},{\"name\":\"evaluate\",\"description\":\"Evaluates expre"
+    "ssion on global object.\",\"parameters\":[{\"name\":\"expression\",\"des"
+    "cription\":\"Expression to evaluate.\",\"type\":\"string\"},{\"name\":\""
+    "objectGroup\",\"description\":\"Symbolic group name that can be used to "
+    "release multiple objects.\",\"optional\":true,\"type\":\"string\"},{\"na"
+    "me\":\"includeCommandLineAPI\",\"description\":\"Determines whether Comm"
+    "and Line API should be available during the evaluation.\",\"optional\":t"
+    "rue,\"type\":\"boolean\"},{\"name\":\"silent\",\"description\":\"In sile"
+    "nt mode exceptions thrown during evaluation are not reported and do not "
+    "pause\\nexecution. Overrides `setPauseOnException` state.\",\"optional\""
+    ":true,\"type\":\"boolean\"},{\"name\":\"contextId\",\"description\":\"Sp"
+    "ecifies in which execution context to perform evaluation. If the paramet"
+    "er is omitted the\\nevaluation will be performed in the context of the i"
+    "nspected page.\\nThis is mutually exclusive with `uniqueContextId`, whic"
+    "h offers an\\nalternative way to identify the execution context that is "
+    "more reliable\\nin a multi-process environment.\",\"optional\":true,\"$r"
+    "ef\":\"ExecutionContextId\"},{\"name\":\"returnByValue\",\"description\""
+    ":\"Whether the result is expected to be a JSON object that should be sen"
+    "t by value.\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"genera"
+    "tePreview\",\"description\":\"Whether preview should be generated for th"
+    "e result.\",\"experimental\":true,\"optional\":true,\"type\":\"boolean\""
+    "},{\"name\":\"userGesture\",\"description\":\"Whether execution should b"
+    "e treated as initiated by user in the UI.\",\"optional\":true,\"type\":\""
+    "boolean\"},{\"name\":\"awaitPromise\",\"description\":\"Whether executio"
+    "n should `await` for resulting value and return once awaited promise is\\"
+    "nresolved.\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"throwOn"
+    "SideEffect\",\"description\":\"Whether to throw an exception if side eff"
+    "ect cannot be ruled out during evaluation.\\nThis implies `disableBreaks"
+    "` below.\",\"experimental\":true,\"optional\":true,\"type\":\"boolean\"}"
+    ",{\"name\":\"timeout\",\"description\":\"Terminate execution after timin"
+    "g out (number of milliseconds).\",\"experimental\":true,\"optional\":tru"
+    "e,\"$ref\":\"TimeDelta\"},{\"name\":\"disableBreaks\",\"description\":\""
+    "Disable breakpoints during execution.\",\"experimental\":true,\"optional"
+    "\":true,\"type\":\"boolean\"},{\"name\":\"replMode\",\"description\":\"S"
+    "etting this flag to true enables `let` re-declaration and top-level `awa"
+    "it`.\\nNote that `let` variables can only be re-declared if they origina"
+    "te from\\n`replMode` themselves.\",\"experimental\":true,\"optional\":tr"
+    "ue,\"type\":\"boolean\"},{\"name\":\"allowUnsafeEvalBlockedByCSP\",\"des"
+    "cription\":\"The Content Security Policy (CSP) for the target might bloc"
+    "k 'unsafe-eval'\\nwhich includes eval(), Function(), setTimeout() and se"
+    "tInterval()\\nwhen called with non-callable arguments. This flag bypasse"
+    "s CSP for this\\nevaluation and allows unsafe-eval. Defaults to true.\","
+    "\"experimental\":true,\"optional\":true,\"type\":\"boolean\"},{\"name\":"
+    "\"uniqueContextId\",\"description\":\"An alternative way to specify the "
+    "execution context to evaluate in.\\nCompared to contextId that may be re"
+    "used across processes, this is guaranteed to be\\nsystem-unique, so it c"
+    "an be used to prevent accidental evaluation of the expression\\nin conte"
+    "xt different than intended (e.g. as a result of navigation across proces"
+    "s\\nboundaries).\\nThis is mutually exclusive with `contextId`.\",\"expe"
+    "rimental\":true,\"optional\":true,\"type\":\"string\"},{\"name\":\"seria"
+    "lizationOptions\",\"description\":\"Specifies the result serialization. "
+    "If provided, overrides\\n`generatePreview` and `returnByValue`.\",\"expe"
+    "rimental\":true,\"optional\":true,\"$ref\":\"SerializationOptions\"}],\""
+    "returns\":[{\"name\":\"result\",\"description\":\"Evaluation result.\",\""
+    "$ref\":\"RemoteObject\"},{\"name\":\"exceptionDetails\",\"description\":"
+    "\"Exception details.\",\"optional\":true,\"$ref\":\"ExceptionDetails\"}]"
+    "},{\"name\":\"getHeapUsage\",\"description\":\"Returns the JavaScript he"
+    "ap usage.\\nIt is the total usage of the corresponding isolate not scope"
+    "d to a particular Runtime.\",\"experimental\":true,\"returns\":[{\"name\""
+    ":\"usedSize\",\"description\":\"Used JavaScript heap size in bytes.\",\""
+    "type\":\"number\"},{\"name\":\"totalSize\",\"description\":\"Allocated J"
+    "avaScript heap size in bytes.\",\"type\":\"number\"},{\"name\":\"embedde"
+    "rHeapUsedSize\",\"description\":\"Used size in bytes in the embedder's g"
+    "arbage-collected heap.\",\"type\":\"number\"},{\"name\":\"backingStorage"
+    "Size\",\"description\":\"Size in bytes of backing storage for array buff"
+    "ers and external strings.\",\"type\":\"number\"}]},{\"name\":\"getIsolat"
+    "eId\",\"description\":\"Returns the isolate id.\",\"experimental\":true,"
+    "\"returns\":[{\"name\":\"id\",\"description\":\"The isolate id.\",\"type"
+    "\":\"string\"}]},{\"name\":\"getProperties\",\"description\":\"Returns p"
+    "roperties of a given object. Object group of the result is inherited fro"
+    "m the target\\nobject.\",\"parameters\":[{\"name\":\"objectId\",\"descri"
+    "ption\":\"Identifier of the object to return properties for.\",\"$ref\":"
+    "\"RemoteObjectId\"},{\"name\":\"ownProperties\",\"description\":\"If tru"
+    "e, returns properties belonging only to the element itself, not to its p"
+    "rototype\\nchain.\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\""
+    "accessorPropertiesOnly\",\"description\":\"If true, returns accessor pro"
+    "perties (with getter/setter) only; internal properties are not\\nreturne"
+    "d either.\",\"experimental\":true,\"optional\":true,\"type\":\"boolean\""
+    "},{\"name\":\"generatePreview\",\"description\":\"Whether preview should"
+    " be generated for the results.\",\"experimental\":true,\"optional\":true"
+    ",\"type\":\"boolean\"},{\"name\":\"nonIndexedPropertiesOnly\",\"descript"
+    "ion\":\"If true, returns non-indexed properties only.\",\"experimental\""
+    ":true,\"optional\":true,\"type\":\"boolean\"}],\"returns\":[{\"name\":\""
+    "result\",\"description\":\"Object properties.\",\"type\":\"array\",\"ite"
+    "ms\":{\"$ref\":\"PropertyDescriptor\"}},{\"name\":\"internalProperties\""
+    ",\"description\":\"Internal object properties (only of the element itsel"
+    "f).\",\"optional\":true,\"type\":\"array\",\"items\":{\"$ref\":\"Interna"
+    "lPropertyDescriptor\"}},{\"name\":\"exceptionDetails\",\"description\":\""
+    "Exception details.\",\"optional\":true,\"$ref\":\"ExceptionDetails\"}]},"
+    "{\"name\":\"globalLexicalScopeNames\",\"description\":\"Returns all let,"
+    " const and class variables from global scope.\",\"parameters\":[{\"name\""
+    ":\"executionContextId\",\"description\":\"Specifies in which execution c"
+    "ontext to lookup global scope variables.\",\"optional\":true,\"$ref\":\""
+    "ExecutionContextId\"}],\"returns\":[{\"name\":\"names\",\"type\":\"array"
+    "\",\"items\":{\"type\":\"string\"}}]},{\"name\":\"releaseObject\",\"desc"
+    "ription\":\"Releases remote object with given id.\",\"parameters\":[{\"n"
+    "ame\":\"objectId\",\"description\":\"Identifier of the object to release"
+    ".\",\"$ref\":\"RemoteObjectId\"}]},{\"name\":\"releaseObjectGroup\",\"de"
+    "scription\":\"Releases all remote objects that belong to a given group.\""
+    ",\"parameters\":[{\"name\":\"objectGroup\",\"description\":\"Symbolic ob"
+    "ject group name.\",\"type\":\"string\"}]},{\"name\":\"runIfWaitingForDeb"
+    "ugger\",\"description\":\"Tells inspected instance to run if it was wait"
+    "ing for debugger to attach.\"}],\"events\":[{\"name\":\"executionContext"
+    "Created\",\"description\":\"Issued when new execution context is created"
+    ".\",\"parameters\":[{\"name\":\"context\",\"description\":\"A newly crea"
+    "ted execution context.\",\"$ref\":\"ExecutionContextDescription\"}]}]},{"
+    "\"domain\":\"HeapProfiler\",\"experimental\":true,\"dependencies\":[\"Ru"
+    "ntime\"],\"types\":[{\"id\":\"HeapSnapshotObjectId\",\"description\":\"H"
+    "eap snapshot object id.\",\"type\":\"string\"},{\"id\":\"SamplingHeapPro"
+    "fileNode\",\"description\":\"Sampling Heap Profile node. Holds callsite "
+    "information, allocation statistics and child nodes.\",\"type\":\"object\""
+    ",\"properties\":[{\"name\":\"callFrame\",\"description\":\"Function loca"
+    "tion.\",\"$ref\":\"Runtime.CallFrame\"},{\"name\":\"selfSize\",\"descrip"
+    "tion\":\"Allocations size in bytes for the node excluding children.\",\""
+    "type\":\"number\"},{\"name\":\"id\",\"description\":\"Node id. Ids are u"
+    "nique across all profiles collected between startSampling and stopSampli"
+    "ng.\",\"type\":\"integer\"},{\"name\":\"children\",\"description\":\"Chi"
+    "ld nodes.\",\"type\":\"array\",\"items\":{\"$ref\":\"SamplingHeapProfile"
+    "Node\"}}]},{\"id\":\"SamplingHeapProfileSample\",\"description\":\"A sin"
+    "gle sample from a sampling profile.\",\"type\":\"object\",\"properties\""
+    ":[{\"name\":\"size\",\"description\":\"Allocation size in bytes attribut"
+    "ed to the sample.\",\"type\":\"number\"},{\"name\":\"nodeId\",\"descript"
+    "ion\":\"Id of the corresponding profile tree node.\",\"type\":\"integer\""
+    "},{\"name\":\"ordinal\",\"description\":\"Time-ordered sample ordinal nu"
+    "mber. It is unique across all profiles retrieved\\nbetween startSampling"
+    " and stopSampling.\",\"type\":\"number\"}]},{\"id\":\"SamplingHeapProfil"
+    "e\",\"description\":\"Sampling profile.\",\"type\":\"object\",\"properti"
+    "es\":[{\"name\":\"head\",\"$ref\":\"SamplingHeapProfileNode\"},{\"name\""
+    ":\"samples\",\"type\":\"array\",\"items\":{\"$ref\":\"SamplingHeapProfil"
+    "eSample\"}}]}],\"commands\":[{\"name\":\"addInspectedHeapObject\",\"desc"
+    "ription\":\"Enables console to refer to the node with given id via $x (s"
+    "ee Command Line API for more details\\n$x functions).\",\"parameters\":["
+    "{\"name\":\"heapObjectId\",\"description\":\"Heap snapshot object id to "
+    "be accessible by means of $x command line API.\",\"$ref\":\"HeapSnapshot"
+    "ObjectId\"}]},{\"name\":\"collectGarbage\"},{\"name\":\"disable\"},{\"na"
+    "me\":\"enable\"},{\"name\":\"getHeapObjectId\",\"parameters\":[{\"name\""
+    ":\"objectId\",\"description\":\"Identifier of the object to get heap obj"
+    "ect id for.\",\"$ref\":\"Runtime.RemoteObjectId\"}],\"returns\":[{\"name"
+    "\":\"heapSnapshotObjectId\",\"description\":\"Id of the heap snapshot ob"
+    "ject corresponding to the passed remote object id.\",\"$ref\":\"HeapSnap"
+    "shotObjectId\"}]},{\"name\":\"getObjectByHeapObjectId\",\"parameters\":["
+    "{\"name\":\"objectId\",\"$ref\":\"HeapSnapshotObjectId\"},{\"name\":\"ob"
+    "jectGroup\",\"description\":\"Symbolic group name that can be used to re"
+    "lease multiple objects.\",\"optional\":true,\"type\":\"string\"}],\"retu"
+    "rns\":[{\"name\":\"result\",\"description\":\"Evaluation result.\",\"$re"
+    "f\":\"Runtime.RemoteObject\"}]},{\"name\":\"getSamplingProfile\",\"retur"
+    "ns\":[{\"name\":\"profile\",\"description\":\"Return the sampling profil"
+    "e being collected.\",\"$ref\":\"SamplingHeapProfile\"}]},{\"name\":\"sta"
+    "rtSampling\",\"parameters\":[{\"name\":\"samplingInterval\",\"descriptio"
+    "n\":\"Average sample interval in bytes. Poisson distribution is used for"
+    " the intervals. The\\ndefault value is 32768 bytes.\",\"optional\":true,"
+    "\"type\":\"number\"},{\"name\":\"stackDepth\",\"description\":\"Maximum "
+    "stack depth. The default value is 128.\",\"optional\":true,\"type\":\"nu"
+    "mber\"},{\"name\":\"includeObjectsCollectedByMajorGC\",\"description\":\""
+    "By default, the sampling heap profiler reports only objects which are\\n"
+    "still alive when the profile is returned via getSamplingProfile or\\nsto"
+    "pSampling, which is useful for determining what functions contribute\\nt"
+    "he most to steady-state memory usage. This flag instructs the sampling\\"
+    "nheap profiler to also include information about objects discarded by\\n"
+    "major GC, which will show which functions cause large temporary memory\\"
+    "nusage or long GC pauses.\",\"optional\":true,\"type\":\"boolean\"},{\"n"
+    "ame\":\"includeObjectsCollectedByMinorGC\",\"description\":\"By default,"
+    " the sampling heap profiler reports only objects which are\\nstill alive"
+    " when the profile is returned via getSamplingProfile or\\nstopSampling, "
+    "which is useful for determining what functions contribute\\nthe most to "
+    "steady-state memory usage. This flag instructs the sampling\\nheap profi"
+    "ler to also include information about objects discarded by\\nminor GC, w"
+    "hich is useful when tuning a latency-sensitive application\\nfor minimal"
+    " GC activity.\",\"optional\":true,\"type\":\"boolean\"}]},{\"name\":\"st"
+    "artTrackingHeapObjects\",\"parameters\":[{\"name\":\"trackAllocations\","
+    "\"optional\":true,\"type\":\"boolean\"}]},{\"name\":\"stopSampling\",\"r"
+    "eturns\":[{\"name\":\"profile\",\"description\":\"Recorded sampling heap"
+    " profile.\",\"$ref\":\"SamplingHeapProfile\"}]},{\"name\":\"stopTracking"
+    "HeapObjects\",\"parameters\":[{\"name\":\"reportProgress\",\"description"
+    "\":\"If true 'reportHeapSnapshotProgress' events will be generated while"
+    " snapshot is being taken\\nwhen the tracking is stopped.\",\"optional\":"
+    "true,\"type\":\"boolean\"},{\"name\":\"treatGlobalObjectsAsRoots\",\"des"
+    "cription\":\"Deprecated in favor of `exposeInternals`.\",\"deprecated\":"
+    "true,\"optional\":true,\"type\":\"boolean\"},{\"name\":\"captureNumericV"
+    "alue\",\"description\":\"If true, numerical values are included in the s"
+    "napshot\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"exposeInte"
+    "rnals\",\"description\":\"If true, exposes internals of the snapshot.\","
+    "\"experimental\":true,\"optional\":true,\"type\":\"boolean\"}]},{\"name\""
+    ":\"takeHeapSnapshot\",\"parameters\":[{\"name\":\"reportProgress\",\"des"
+    "cription\":\"If true 'reportHeapSnapshotProgress' events will be generat"
+    "ed while snapshot is being taken.\",\"optional\":true,\"type\":\"boolean"
+    "\"},{\"name\":\"treatGlobalObjectsAsRoots\",\"description\":\"If true, a"
+    " raw snapshot without artificial roots will be generated.\\nDeprecated i"
+    "n favor of `exposeInternals`.\",\"deprecated\":true,\"optional\":true,\""
+    "type\":\"boolean\"},{\"name\":\"captureNumericValue\",\"description\":\""
+    "If true, numerical values are included in the snapshot\",\"optional\":tr"
+    "ue,\"type\":\"boolean\"},{\"name\":\"exposeInternals\",\"description\":\""
+    "If true, exposes internals of the snapshot.\",\"experimental\":true,\"op"
+    "tional\":true,\"type\":\"boolean\"}]}],\"events\":[{\"name\":\"addHeapSn"
+    "apshotChunk\",\"parameters\":[{\"name\":\"chunk\",\"type\":\"string\"}]}"
+    ",{\"name\":\"heapStatsUpdate\",\"description\":\"If heap objects trackin"
+    "g has been started then backend may send update for one or more fragment"
+    "s\",\"parameters\":[{\"name\":\"statsUpdate\",\"description\":\"An array"
+    " of triplets. Each triplet describes a fragment. The first integer is th"
+    "e fragment\\nindex, the second integer is a total count of objects for t"
+    "he fragment, the third integer is\\na total size of the objects for the "
+    "fragment.\",\"type\":\"array\",\"items\":{\"type\":\"integer\"}}]},{\"na"
+    "me\":\"lastSeenObjectId\",\"description\":\"If heap objects tracking has"
+    " been started then backend regularly sends a current value for last\\nse"
+    "en object id and corresponding timestamp. If the were changes in the hea"
+    "p since last event\\nthen one or more heapStatsUpdate events will be sen"
+    "t before a new lastSeenObjectId event.\",\"parameters\":[{\"name\":\"las"
+    "tSeenObjectId\",\"type\":\"integer\"},{\"name\":\"timestamp\",\"type\":\""
+    "number\"}]},{\"name\":\"reportHeapSnapshotProgress\",\"parameters\":[{\""
+    "name\":\"done\",\"type\":\"integer\"},{\"name\":\"total\",\"type\":\"int"
+    "eger\"},{\"name\":\"finished\",\"optional\":true,\"type\":\"boolean\"}]}"
+    ",{\"name\":\"resetProfiles\"}]}]}";
 const size_t cdp_protocol_json_len = sizeof cdp_protocol_json - 1;

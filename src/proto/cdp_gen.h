@@ -116,6 +116,167 @@ int cdp_runtime_remote_object_decode(const json_t *j, cdp_runtime_remote_object 
 json_t *cdp_runtime_remote_object_encode(const cdp_runtime_remote_object *v);
 void cdp_runtime_remote_object_free(cdp_runtime_remote_object *v);
 
+/* Runtime.ExecutionContextDescription: Description of an isolated world. */
+typedef struct cdp_runtime_execution_context_description {
+    /* id, Runtime.ExecutionContextId: Unique id of the execution context. It can be used to specify
+     * in which execution context script evaluation should be performed. */
+    int64_t id;
+    /* origin: Execution context origin. */
+    char *origin;
+    /* name: Human readable name describing given context. */
+    char *name;
+    /* uniqueId, experimental: A system-unique execution context identifier. Unlike the id, this is
+     * unique across multiple processes, so can be reliably used to identify specific context while
+     * backend performs a cross-process navigation. */
+    char *unique_id;
+    /* auxData, optional: Embedder-specific auxiliary data likely matching {isDefault: boolean,
+     * type: 'default'|'isolated'|'worker', frameId: string} */
+    bool has_aux_data;
+    json_t *aux_data;
+} cdp_runtime_execution_context_description;
+int cdp_runtime_execution_context_description_decode(const json_t *j,
+                                                     cdp_runtime_execution_context_description *out,
+                                                     cdp_error *err);
+json_t *cdp_runtime_execution_context_description_encode(
+    const cdp_runtime_execution_context_description *v);
+void cdp_runtime_execution_context_description_free(cdp_runtime_execution_context_description *v);
+
+/* Runtime.SerializationOptions: Represents options for serialization. Overrides `generatePreview`
+ * and `returnByValue`. */
+typedef struct cdp_runtime_serialization_options {
+    /* serialization */
+    char *serialization;
+    /* maxDepth, optional: Deep serialization depth. Default is full depth. Respected only in `deep`
+     * serialization mode. */
+    bool has_max_depth;
+    int64_t max_depth;
+    /* additionalParameters, optional: Embedder-specific parameters. For example if connected to V8
+     * in Chrome these control DOM serialization via `maxNodeDepth: integer` and `includeShadowTree:
+     * "none" | "open" | "all"`. Values can be only of type string or integer. */
+    bool has_additional_parameters;
+    json_t *additional_parameters;
+} cdp_runtime_serialization_options;
+#define CDP_RUNTIME_SERIALIZATION_OPTIONS_SERIALIZATION_DEEP "deep"
+#define CDP_RUNTIME_SERIALIZATION_OPTIONS_SERIALIZATION_JSON "json"
+#define CDP_RUNTIME_SERIALIZATION_OPTIONS_SERIALIZATION_ID_ONLY "idOnly"
+int cdp_runtime_serialization_options_decode(const json_t *j,
+                                             cdp_runtime_serialization_options *out,
+                                             cdp_error *err);
+json_t *cdp_runtime_serialization_options_encode(const cdp_runtime_serialization_options *v);
+void cdp_runtime_serialization_options_free(cdp_runtime_serialization_options *v);
+
+/* Runtime.PropertyDescriptor: Object property descriptor. */
+typedef struct cdp_runtime_property_descriptor {
+    /* name: Property name or symbol description. */
+    char *name;
+    /* value, Runtime.RemoteObject, optional: The value associated with the property. */
+    bool has_value;
+    cdp_runtime_remote_object value;
+    /* writable, optional: True if the value associated with the property may be changed (data
+     * descriptors only). */
+    bool has_writable;
+    bool writable;
+    /* get, Runtime.RemoteObject, optional: A function which serves as a getter for the property, or
+     * `undefined` if there is no getter (accessor descriptors only). */
+    bool has_get;
+    cdp_runtime_remote_object get;
+    /* set, Runtime.RemoteObject, optional: A function which serves as a setter for the property, or
+     * `undefined` if there is no setter (accessor descriptors only). */
+    bool has_set;
+    cdp_runtime_remote_object set;
+    /* configurable: True if the type of this property descriptor may be changed and if the property
+     * may be deleted from the corresponding object. */
+    bool configurable;
+    /* enumerable: True if this property shows up during enumeration of the properties on the
+     * corresponding object. */
+    bool enumerable;
+    /* wasThrown, optional: True if the result was thrown during the evaluation. */
+    bool has_was_thrown;
+    bool was_thrown;
+    /* isOwn, optional: True if the property is owned for the object. */
+    bool has_is_own;
+    bool is_own;
+    /* symbol, Runtime.RemoteObject, optional: Property symbol object, if the property is of the
+     * `symbol` type. */
+    bool has_symbol;
+    cdp_runtime_remote_object symbol;
+} cdp_runtime_property_descriptor;
+int cdp_runtime_property_descriptor_decode(const json_t *j, cdp_runtime_property_descriptor *out,
+                                           cdp_error *err);
+json_t *cdp_runtime_property_descriptor_encode(const cdp_runtime_property_descriptor *v);
+void cdp_runtime_property_descriptor_free(cdp_runtime_property_descriptor *v);
+
+/* Runtime.InternalPropertyDescriptor: Object internal property descriptor. This property isn't
+ * normally visible in JavaScript code. */
+typedef struct cdp_runtime_internal_property_descriptor {
+    /* name: Conventional property name. */
+    char *name;
+    /* value, Runtime.RemoteObject, optional: The value associated with the property. */
+    bool has_value;
+    cdp_runtime_remote_object value;
+} cdp_runtime_internal_property_descriptor;
+int cdp_runtime_internal_property_descriptor_decode(const json_t *j,
+                                                    cdp_runtime_internal_property_descriptor *out,
+                                                    cdp_error *err);
+json_t *
+cdp_runtime_internal_property_descriptor_encode(const cdp_runtime_internal_property_descriptor *v);
+void cdp_runtime_internal_property_descriptor_free(cdp_runtime_internal_property_descriptor *v);
+
+/* Runtime.CallArgument: Represents function call argument. Either remote object id `objectId`,
+ * primitive `value`, unserializable primitive value or neither of (for undefined) them should be
+ * specified. */
+typedef struct cdp_runtime_call_argument {
+    /* value, optional: Primitive value or serializable javascript object. */
+    bool has_value;
+    json_t *value;
+    /* unserializableValue, Runtime.UnserializableValue, optional: Primitive value which can not be
+     * JSON-stringified. */
+    bool has_unserializable_value;
+    char *unserializable_value;
+    /* objectId, Runtime.RemoteObjectId, optional: Remote object handle. */
+    bool has_object_id;
+    char *object_id;
+} cdp_runtime_call_argument;
+int cdp_runtime_call_argument_decode(const json_t *j, cdp_runtime_call_argument *out,
+                                     cdp_error *err);
+json_t *cdp_runtime_call_argument_encode(const cdp_runtime_call_argument *v);
+void cdp_runtime_call_argument_free(cdp_runtime_call_argument *v);
+
+/* Runtime.ExceptionDetails: Detailed information about exception (or error) that was thrown during
+ * script compilation or execution. */
+typedef struct cdp_runtime_exception_details {
+    /* exceptionId: Exception id. */
+    int64_t exception_id;
+    /* text: Exception text, which should be used together with exception object when available. */
+    char *text;
+    /* lineNumber: Line number of the exception location (0-based). */
+    int64_t line_number;
+    /* columnNumber: Column number of the exception location (0-based). */
+    int64_t column_number;
+    /* scriptId, Runtime.ScriptId, optional: Script ID of the exception location. */
+    bool has_script_id;
+    char *script_id;
+    /* url, optional: URL of the exception location, to be used when the script was not reported. */
+    bool has_url;
+    char *url;
+    /* exception, Runtime.RemoteObject, optional: Exception object if available. */
+    bool has_exception;
+    cdp_runtime_remote_object exception;
+    /* executionContextId, Runtime.ExecutionContextId, optional: Identifier of the context where
+     * exception happened. */
+    bool has_execution_context_id;
+    int64_t execution_context_id;
+    /* exceptionMetaData, optional, experimental: Dictionary with entries of meta data that the
+     * client associated with this exception, such as information about associated network requests,
+     * etc. */
+    bool has_exception_meta_data;
+    json_t *exception_meta_data;
+} cdp_runtime_exception_details;
+int cdp_runtime_exception_details_decode(const json_t *j, cdp_runtime_exception_details *out,
+                                         cdp_error *err);
+json_t *cdp_runtime_exception_details_encode(const cdp_runtime_exception_details *v);
+void cdp_runtime_exception_details_free(cdp_runtime_exception_details *v);
+
 /* HeapProfiler.SamplingHeapProfileNode: Sampling Heap Profile node. Holds callsite information,
  * allocation statistics and child nodes. */
 typedef struct cdp_heap_profiler_sampling_heap_profile_node {
@@ -361,6 +522,172 @@ json_t *cdp_heap_profiler_take_heap_snapshot_params_encode(
 void cdp_heap_profiler_take_heap_snapshot_params_free(
     cdp_heap_profiler_take_heap_snapshot_params *v);
 
+/* Runtime.callFunctionOn parameters */
+typedef struct cdp_runtime_call_function_on_params {
+    /* functionDeclaration: Declaration of the function to call. */
+    char *function_declaration;
+    /* objectId, Runtime.RemoteObjectId, optional: Identifier of the object to call function on.
+     * Either objectId or executionContextId should be specified. */
+    bool has_object_id;
+    char *object_id;
+    /* arguments, optional: Call arguments. All call arguments must belong to the same JavaScript
+     * world as the target object. */
+    bool has_arguments;
+    struct cdp_runtime_call_argument *arguments;
+    size_t arguments_count;
+    /* silent, optional: In silent mode exceptions thrown during evaluation are not reported and do
+     * not pause execution. Overrides `setPauseOnException` state. */
+    bool has_silent;
+    bool silent;
+    /* returnByValue, optional: Whether the result is expected to be a JSON object which should be
+     * sent by value. Can be overriden by `serializationOptions`. */
+    bool has_return_by_value;
+    bool return_by_value;
+    /* generatePreview, optional, experimental: Whether preview should be generated for the result.
+     */
+    bool has_generate_preview;
+    bool generate_preview;
+    /* userGesture, optional: Whether execution should be treated as initiated by user in the UI. */
+    bool has_user_gesture;
+    bool user_gesture;
+    /* awaitPromise, optional: Whether execution should `await` for resulting value and return once
+     * awaited promise is resolved. */
+    bool has_await_promise;
+    bool await_promise;
+    /* executionContextId, Runtime.ExecutionContextId, optional: Specifies execution context which
+     * global object will be used to call function on. Either executionContextId or objectId should
+     * be specified. */
+    bool has_execution_context_id;
+    int64_t execution_context_id;
+    /* objectGroup, optional: Symbolic group name that can be used to release multiple objects. If
+     * objectGroup is not specified and objectId is, objectGroup will be inherited from object. */
+    bool has_object_group;
+    char *object_group;
+    /* throwOnSideEffect, optional, experimental: Whether to throw an exception if side effect
+     * cannot be ruled out during evaluation. */
+    bool has_throw_on_side_effect;
+    bool throw_on_side_effect;
+    /* uniqueContextId, optional, experimental: An alternative way to specify the execution context
+     * to call function on. Compared to contextId that may be reused across processes, this is
+     * guaranteed to be system-unique, so it can be used to prevent accidental function call in
+     * context different than intended (e.g. as a result of navigation across process boundaries).
+     * This is mutually exclusive with `executionContextId`. */
+    bool has_unique_context_id;
+    char *unique_context_id;
+    /* serializationOptions, Runtime.SerializationOptions, optional, experimental: Specifies the
+     * result serialization. If provided, overrides `generatePreview` and `returnByValue`. */
+    bool has_serialization_options;
+    cdp_runtime_serialization_options serialization_options;
+} cdp_runtime_call_function_on_params;
+int cdp_runtime_call_function_on_params_decode(const json_t *j,
+                                               cdp_runtime_call_function_on_params *out,
+                                               cdp_error *err);
+json_t *cdp_runtime_call_function_on_params_encode(const cdp_runtime_call_function_on_params *v);
+void cdp_runtime_call_function_on_params_free(cdp_runtime_call_function_on_params *v);
+
+/* Runtime.callFunctionOn result */
+typedef struct cdp_runtime_call_function_on_returns {
+    /* result, Runtime.RemoteObject: Call result. */
+    cdp_runtime_remote_object result;
+    /* exceptionDetails, Runtime.ExceptionDetails, optional: Exception details. */
+    bool has_exception_details;
+    cdp_runtime_exception_details exception_details;
+} cdp_runtime_call_function_on_returns;
+int cdp_runtime_call_function_on_returns_decode(const json_t *j,
+                                                cdp_runtime_call_function_on_returns *out,
+                                                cdp_error *err);
+json_t *cdp_runtime_call_function_on_returns_encode(const cdp_runtime_call_function_on_returns *v);
+void cdp_runtime_call_function_on_returns_free(cdp_runtime_call_function_on_returns *v);
+
+/* Runtime.evaluate parameters */
+typedef struct cdp_runtime_evaluate_params {
+    /* expression: Expression to evaluate. */
+    char *expression;
+    /* objectGroup, optional: Symbolic group name that can be used to release multiple objects. */
+    bool has_object_group;
+    char *object_group;
+    /* includeCommandLineAPI, optional: Determines whether Command Line API should be available
+     * during the evaluation. */
+    bool has_include_command_line_api;
+    bool include_command_line_api;
+    /* silent, optional: In silent mode exceptions thrown during evaluation are not reported and do
+     * not pause execution. Overrides `setPauseOnException` state. */
+    bool has_silent;
+    bool silent;
+    /* contextId, Runtime.ExecutionContextId, optional: Specifies in which execution context to
+     * perform evaluation. If the parameter is omitted the evaluation will be performed in the
+     * context of the inspected page. This is mutually exclusive with `uniqueContextId`, which
+     * offers an alternative way to identify the execution context that is more reliable in a
+     * multi-process environment. */
+    bool has_context_id;
+    int64_t context_id;
+    /* returnByValue, optional: Whether the result is expected to be a JSON object that should be
+     * sent by value. */
+    bool has_return_by_value;
+    bool return_by_value;
+    /* generatePreview, optional, experimental: Whether preview should be generated for the result.
+     */
+    bool has_generate_preview;
+    bool generate_preview;
+    /* userGesture, optional: Whether execution should be treated as initiated by user in the UI. */
+    bool has_user_gesture;
+    bool user_gesture;
+    /* awaitPromise, optional: Whether execution should `await` for resulting value and return once
+     * awaited promise is resolved. */
+    bool has_await_promise;
+    bool await_promise;
+    /* throwOnSideEffect, optional, experimental: Whether to throw an exception if side effect
+     * cannot be ruled out during evaluation. This implies `disableBreaks` below. */
+    bool has_throw_on_side_effect;
+    bool throw_on_side_effect;
+    /* timeout, Runtime.TimeDelta, optional, experimental: Terminate execution after timing out
+     * (number of milliseconds). */
+    bool has_timeout;
+    double timeout;
+    /* disableBreaks, optional, experimental: Disable breakpoints during execution. */
+    bool has_disable_breaks;
+    bool disable_breaks;
+    /* replMode, optional, experimental: Setting this flag to true enables `let` re-declaration and
+     * top-level `await`. Note that `let` variables can only be re-declared if they originate from
+     * `replMode` themselves. */
+    bool has_repl_mode;
+    bool repl_mode;
+    /* allowUnsafeEvalBlockedByCSP, optional, experimental: The Content Security Policy (CSP) for
+     * the target might block 'unsafe-eval' which includes eval(), Function(), setTimeout() and
+     * setInterval() when called with non-callable arguments. This flag bypasses CSP for this
+     * evaluation and allows unsafe-eval. Defaults to true. */
+    bool has_allow_unsafe_eval_blocked_by_csp;
+    bool allow_unsafe_eval_blocked_by_csp;
+    /* uniqueContextId, optional, experimental: An alternative way to specify the execution context
+     * to evaluate in. Compared to contextId that may be reused across processes, this is guaranteed
+     * to be system-unique, so it can be used to prevent accidental evaluation of the expression in
+     * context different than intended (e.g. as a result of navigation across process boundaries).
+     * This is mutually exclusive with `contextId`. */
+    bool has_unique_context_id;
+    char *unique_context_id;
+    /* serializationOptions, Runtime.SerializationOptions, optional, experimental: Specifies the
+     * result serialization. If provided, overrides `generatePreview` and `returnByValue`. */
+    bool has_serialization_options;
+    cdp_runtime_serialization_options serialization_options;
+} cdp_runtime_evaluate_params;
+int cdp_runtime_evaluate_params_decode(const json_t *j, cdp_runtime_evaluate_params *out,
+                                       cdp_error *err);
+json_t *cdp_runtime_evaluate_params_encode(const cdp_runtime_evaluate_params *v);
+void cdp_runtime_evaluate_params_free(cdp_runtime_evaluate_params *v);
+
+/* Runtime.evaluate result */
+typedef struct cdp_runtime_evaluate_returns {
+    /* result, Runtime.RemoteObject: Evaluation result. */
+    cdp_runtime_remote_object result;
+    /* exceptionDetails, Runtime.ExceptionDetails, optional: Exception details. */
+    bool has_exception_details;
+    cdp_runtime_exception_details exception_details;
+} cdp_runtime_evaluate_returns;
+int cdp_runtime_evaluate_returns_decode(const json_t *j, cdp_runtime_evaluate_returns *out,
+                                        cdp_error *err);
+json_t *cdp_runtime_evaluate_returns_encode(const cdp_runtime_evaluate_returns *v);
+void cdp_runtime_evaluate_returns_free(cdp_runtime_evaluate_returns *v);
+
 /* Runtime.getHeapUsage result */
 typedef struct cdp_runtime_get_heap_usage_returns {
     /* usedSize: Used JavaScript heap size in bytes. */
@@ -392,6 +719,115 @@ int cdp_runtime_get_isolate_id_returns_decode(const json_t *j,
                                               cdp_error *err);
 json_t *cdp_runtime_get_isolate_id_returns_encode(const cdp_runtime_get_isolate_id_returns *v);
 void cdp_runtime_get_isolate_id_returns_free(cdp_runtime_get_isolate_id_returns *v);
+
+/* Runtime.getProperties parameters */
+typedef struct cdp_runtime_get_properties_params {
+    /* objectId, Runtime.RemoteObjectId: Identifier of the object to return properties for. */
+    char *object_id;
+    /* ownProperties, optional: If true, returns properties belonging only to the element itself,
+     * not to its prototype chain. */
+    bool has_own_properties;
+    bool own_properties;
+    /* accessorPropertiesOnly, optional, experimental: If true, returns accessor properties (with
+     * getter/setter) only; internal properties are not returned either. */
+    bool has_accessor_properties_only;
+    bool accessor_properties_only;
+    /* generatePreview, optional, experimental: Whether preview should be generated for the results.
+     */
+    bool has_generate_preview;
+    bool generate_preview;
+    /* nonIndexedPropertiesOnly, optional, experimental: If true, returns non-indexed properties
+     * only. */
+    bool has_non_indexed_properties_only;
+    bool non_indexed_properties_only;
+} cdp_runtime_get_properties_params;
+int cdp_runtime_get_properties_params_decode(const json_t *j,
+                                             cdp_runtime_get_properties_params *out,
+                                             cdp_error *err);
+json_t *cdp_runtime_get_properties_params_encode(const cdp_runtime_get_properties_params *v);
+void cdp_runtime_get_properties_params_free(cdp_runtime_get_properties_params *v);
+
+/* Runtime.getProperties result */
+typedef struct cdp_runtime_get_properties_returns {
+    /* result: Object properties. */
+    struct cdp_runtime_property_descriptor *result;
+    size_t result_count;
+    /* internalProperties, optional: Internal object properties (only of the element itself). */
+    bool has_internal_properties;
+    struct cdp_runtime_internal_property_descriptor *internal_properties;
+    size_t internal_properties_count;
+    /* exceptionDetails, Runtime.ExceptionDetails, optional: Exception details. */
+    bool has_exception_details;
+    cdp_runtime_exception_details exception_details;
+} cdp_runtime_get_properties_returns;
+int cdp_runtime_get_properties_returns_decode(const json_t *j,
+                                              cdp_runtime_get_properties_returns *out,
+                                              cdp_error *err);
+json_t *cdp_runtime_get_properties_returns_encode(const cdp_runtime_get_properties_returns *v);
+void cdp_runtime_get_properties_returns_free(cdp_runtime_get_properties_returns *v);
+
+/* Runtime.globalLexicalScopeNames parameters */
+typedef struct cdp_runtime_global_lexical_scope_names_params {
+    /* executionContextId, Runtime.ExecutionContextId, optional: Specifies in which execution
+     * context to lookup global scope variables. */
+    bool has_execution_context_id;
+    int64_t execution_context_id;
+} cdp_runtime_global_lexical_scope_names_params;
+int cdp_runtime_global_lexical_scope_names_params_decode(
+    const json_t *j, cdp_runtime_global_lexical_scope_names_params *out, cdp_error *err);
+json_t *cdp_runtime_global_lexical_scope_names_params_encode(
+    const cdp_runtime_global_lexical_scope_names_params *v);
+void cdp_runtime_global_lexical_scope_names_params_free(
+    cdp_runtime_global_lexical_scope_names_params *v);
+
+/* Runtime.globalLexicalScopeNames result */
+typedef struct cdp_runtime_global_lexical_scope_names_returns {
+    /* names */
+    char **names;
+    size_t names_count;
+} cdp_runtime_global_lexical_scope_names_returns;
+int cdp_runtime_global_lexical_scope_names_returns_decode(
+    const json_t *j, cdp_runtime_global_lexical_scope_names_returns *out, cdp_error *err);
+json_t *cdp_runtime_global_lexical_scope_names_returns_encode(
+    const cdp_runtime_global_lexical_scope_names_returns *v);
+void cdp_runtime_global_lexical_scope_names_returns_free(
+    cdp_runtime_global_lexical_scope_names_returns *v);
+
+/* Runtime.releaseObject parameters */
+typedef struct cdp_runtime_release_object_params {
+    /* objectId, Runtime.RemoteObjectId: Identifier of the object to release. */
+    char *object_id;
+} cdp_runtime_release_object_params;
+int cdp_runtime_release_object_params_decode(const json_t *j,
+                                             cdp_runtime_release_object_params *out,
+                                             cdp_error *err);
+json_t *cdp_runtime_release_object_params_encode(const cdp_runtime_release_object_params *v);
+void cdp_runtime_release_object_params_free(cdp_runtime_release_object_params *v);
+
+/* Runtime.releaseObjectGroup parameters */
+typedef struct cdp_runtime_release_object_group_params {
+    /* objectGroup: Symbolic object group name. */
+    char *object_group;
+} cdp_runtime_release_object_group_params;
+int cdp_runtime_release_object_group_params_decode(const json_t *j,
+                                                   cdp_runtime_release_object_group_params *out,
+                                                   cdp_error *err);
+json_t *
+cdp_runtime_release_object_group_params_encode(const cdp_runtime_release_object_group_params *v);
+void cdp_runtime_release_object_group_params_free(cdp_runtime_release_object_group_params *v);
+
+/* Runtime.executionContextCreated event parameters: Issued when new execution context is created.
+ */
+typedef struct cdp_runtime_execution_context_created_event {
+    /* context, Runtime.ExecutionContextDescription: A newly created execution context. */
+    cdp_runtime_execution_context_description context;
+} cdp_runtime_execution_context_created_event;
+int cdp_runtime_execution_context_created_event_decode(
+    const json_t *j, cdp_runtime_execution_context_created_event *out, cdp_error *err);
+json_t *cdp_runtime_execution_context_created_event_encode(
+    const cdp_runtime_execution_context_created_event *v);
+void cdp_runtime_execution_context_created_event_free(
+    cdp_runtime_execution_context_created_event *v);
 
 /* HeapProfiler.addHeapSnapshotChunk event parameters */
 typedef struct cdp_heap_profiler_add_heap_snapshot_chunk_event {
@@ -469,10 +905,16 @@ typedef enum cdp_method_id {
     CDP_M_HEAP_PROFILER_STOP_SAMPLING,
     CDP_M_HEAP_PROFILER_STOP_TRACKING_HEAP_OBJECTS,
     CDP_M_HEAP_PROFILER_TAKE_HEAP_SNAPSHOT,
+    CDP_M_RUNTIME_CALL_FUNCTION_ON,
     CDP_M_RUNTIME_DISABLE,
     CDP_M_RUNTIME_ENABLE,
+    CDP_M_RUNTIME_EVALUATE,
     CDP_M_RUNTIME_GET_HEAP_USAGE,
     CDP_M_RUNTIME_GET_ISOLATE_ID,
+    CDP_M_RUNTIME_GET_PROPERTIES,
+    CDP_M_RUNTIME_GLOBAL_LEXICAL_SCOPE_NAMES,
+    CDP_M_RUNTIME_RELEASE_OBJECT,
+    CDP_M_RUNTIME_RELEASE_OBJECT_GROUP,
     CDP_M_RUNTIME_RUN_IF_WAITING_FOR_DEBUGGER,
     CDP_M__COUNT
 } cdp_method_id;
@@ -500,6 +942,7 @@ int cdp_method_check_params(cdp_method_id id, const json_t *params, cdp_error *e
 int cdp_method_check_returns(cdp_method_id id, const json_t *result, cdp_error *err);
 
 typedef enum cdp_event_id {
+    CDP_EV_RUNTIME_EXECUTION_CONTEXT_CREATED,
     CDP_EV_HEAP_PROFILER_ADD_HEAP_SNAPSHOT_CHUNK,
     CDP_EV_HEAP_PROFILER_HEAP_STATS_UPDATE,
     CDP_EV_HEAP_PROFILER_LAST_SEEN_OBJECT_ID,

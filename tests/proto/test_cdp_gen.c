@@ -680,7 +680,8 @@ static void test_tables(void **state)
         if (d->params_required)
             assert_true(d->has_params);
     }
-    assert_int_equal(CDP_M__COUNT, 17);
+    /* HeapProfiler's 12 commands and Runtime's 11. */
+    assert_int_equal(CDP_M__COUNT, 23);
     const cdp_method_desc *d = cdp_method_find("HeapProfiler.startSampling");
     assert_non_null(d);
     assert_int_equal(d->id, CDP_M_HEAP_PROFILER_START_SAMPLING);
@@ -695,9 +696,11 @@ static void test_tables(void **state)
     assert_null(cdp_method_find("enable"));
     assert_null(cdp_method_find(""));
     assert_null(cdp_method_find(NULL));
-    assert_null(cdp_method_find("Runtime.evaluate"));
+    assert_null(cdp_method_find("Runtime.compileScript"));
+    d = cdp_method_find("Runtime.evaluate");
+    assert_true(d->has_params && d->has_returns && d->params_required);
 
-    assert_int_equal(CDP_EV__COUNT, 5);
+    assert_int_equal(CDP_EV__COUNT, 6);
     assert_string_equal(cdp_event_names[CDP_EV_HEAP_PROFILER_ADD_HEAP_SNAPSHOT_CHUNK],
                         "HeapProfiler.addHeapSnapshotChunk");
     assert_string_equal(cdp_event_names[CDP_EV_HEAP_PROFILER_RESET_PROFILES],

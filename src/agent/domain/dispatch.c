@@ -15,6 +15,7 @@
 #include "cdp_gen.h"
 #include "cdp_msg.h"
 #include "domain.h"
+#include "inspect.h"
 
 /* Replies carry no sessionId: V8 accepts one on a flat connection and
  * answers without it (golden malformed-per-connection: {"id":12,"result":{}}). */
@@ -59,6 +60,7 @@ void hs__domain_session_closed(void *ud, hs_session *ws)
     s->closed = true;
     s->ws = NULL;
     hs__timeline_session_closed(s);
+    hs__objects_session_closed(s);
     session_free_if_done(s);
 }
 
@@ -125,7 +127,7 @@ void hs__call_error(hs_call *c, int code, const char *message)
 static hs_handler_fn find_handler(const char *method)
 {
     const hs_handler *tables[] = {hs__heap_profiler_handlers, hs__timeline_handlers,
-                                  hs__runtime_handlers};
+                                  hs__runtime_handlers, hs__attach_handlers};
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
         for (const hs_handler *h = tables[t]; h->method; h++)
             if (!strcmp(h->method, method))
@@ -140,18 +142,6 @@ void hs__call_error_no_registry(hs_call *c, const char *method)
              "%s needs the live-block registry, which is off in sampling-only mode "
              "(HEAPSCOPE_MODE=sample)",
              method);
-    hs__call_error(c, -32000, msg);
-}
-
-static void not_implemented(hs_call *c, const char *method)
-{
-    /* Every HeapProfiler command not served yet needs the registry. */
-    if (!hs__registry_on) {
-        hs__call_error_no_registry(c, method);
-        return;
-    }
-    char msg[200];
-    snprintf(msg, sizeof(msg), "%s is not implemented by heapscope yet", method);
     hs__call_error(c, -32000, msg);
 }
 
@@ -186,16 +176,13 @@ void hs__domain_session_message(void *ud, hs_session *ws, const char *text, size
 
     const cdp_method_desc *d = cdp_method_find(req.method);
     hs_handler_fn fn = find_handler(req.method);
-    bool heap_profiler = d && !strcmp(d->domain, "HeapProfiler");
-    if (!fn && !heap_profiler) {
+    if (!fn) {
         cdp_error_method_not_found(&err, req.method);
         call_error_full(c, &err);
     } else if (d && cdp_method_check_params(d->id, req.params, &err) < 0) {
         /* V8 deserialises a known command's params before running it: bad
          * params are a -32602 even for a command that would then fail. */
         call_error_full(c, &err);
-    } else if (!fn) {
-        not_implemented(c, req.method);
     } else {
         fn(c, req.params);
     }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "hs_server.h"
+#include "value.h"
 
 typedef struct hs_cdp_session hs_cdp_session;
 typedef struct hs_call hs_call;
@@ -67,10 +68,14 @@ void hs__timeline_session_closed(hs_cdp_session *s);
 void hs__timeline_autostart(void);
 
 /* State every session has; the domains keep what is theirs here. */
+#define HS_INSPECTED_MAX 5 /* $0 … $4, as V8 keeps them */
 struct hs_cdp_session {
     hs_session *ws;
-    unsigned calls_pending; /* asynchronous calls not finished yet */
-    bool closed;            /* freed when closed and no call is pending */
+    unsigned calls_pending;             /* asynchronous calls not finished yet */
+    bool closed;                        /* freed when closed and no call is pending */
+    bool runtime_enabled;               /* Runtime.enable: the context was reported */
+    hs_val inspected[HS_INSPECTED_MAX]; /* addInspectedHeapObject: [0] is $0 */
+    hs_val last;                        /* $_: the last evaluation's value */
 };
 
 /* Handlers, by domain. params: the decoded-params object or NULL ({}). */
@@ -82,5 +87,6 @@ typedef struct hs_handler {
 extern const hs_handler hs__heap_profiler_handlers[];
 extern const hs_handler hs__runtime_handlers[];
 extern const hs_handler hs__timeline_handlers[];
+extern const hs_handler hs__attach_handlers[];
 
 #endif

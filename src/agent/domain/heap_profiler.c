@@ -4,20 +4,23 @@
  * session are seen (and stopped) by all. `enable` only records a flag in V8
  * that no command reads (spec §2.1); here it just succeeds.
  *
- * Commands of later issues are not here: dispatch.c answers them with a
- * -32000 saying so after checking their params, never with a fake success.
+ * The object-id commands hand out Runtime remote objects (objects.c,
+ * values.c): a block, found by its id.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../agent_int.h"
 #include "../snapshot/snapshot.h"
 #include "domain.h"
 #include "heapscope/hs_err.h"
+#include "inspect.h"
 #include "profile.h"
 
 static void hp_enable(hs_call *c, const json_t *params)
@@ -233,7 +236,99 @@ static void hp_take_heap_snapshot(hs_call *c, const json_t *params)
         hs__call_error(c, -32000, "Failed to take heap snapshot");
 }
 
+/* ---- object ids (spec §2.5) ---------------------------------------------------- */
+
+/* A HeapSnapshotObjectId as V8 reads it (a decimal integer): 1 and the id of
+ * the block it can name, 0 if it is well formed but names no block (0,
+ * negative, too large), -1 if it is not an integer. */
+static int parse_heap_id(const char *text, uint32_t *id)
+{
+    const char *p = text ? text : "";
+    int neg = *p == '-';
+    p += neg;
+    if (*p < '0' || *p > '9')
+        return -1;
+    uint64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        v = v > UINT32_MAX ? v : v * 10 + (uint64_t)(*p - '0');
+    if (*p)
+        return -1;
+    *id = (uint32_t)v;
+    return !neg && v > 0 && v <= UINT32_MAX;
+}
+
+/* The live block a heap id names, or the call answered with V8's error. */
+static bool block_of_heap_id(hs_call *c, const char *method, const char *text, hs_val *out)
+{
+    uint32_t id = 0;
+    int rc = parse_heap_id(text, &id);
+    if (rc < 0) {
+        hs__call_error(c, -32000, "Invalid heap snapshot object id");
+        return false;
+    }
+    if (!hs__registry_on) {
+        hs__call_error_no_registry(c, method);
+        return false;
+    }
+    if (rc == 0 || !hs__val_of_id(id, out)) {
+        hs__call_error(c, -32000, "Object is not available");
+        return false;
+    }
+    return true;
+}
+
+static void hp_get_object_by_heap_object_id(hs_call *c, const json_t *params)
+{
+    hs_val v;
+    if (!block_of_heap_id(c, "HeapProfiler.getObjectByHeapObjectId",
+                          json_string_value(json_object_get(params, "objectId")), &v))
+        return;
+    hs_inspect ix = {0};
+    const char *msg = "Internal error";
+    json_t *ro =
+        hs__val_remote(&ix, hs__call_session(c),
+                       json_string_value(json_object_get(params, "objectGroup")), &v, &msg);
+    hs__inspect_end(&ix);
+    if (ro)
+        hs__call_ok(c, json_pack("{so}", "result", ro));
+    else
+        hs__call_error(c, -32000, msg);
+}
+
+/* The block becomes $0; the earlier ones move to $1 … $4. */
+static void hp_add_inspected_heap_object(hs_call *c, const json_t *params)
+{
+    hs_val v;
+    if (!block_of_heap_id(c, "HeapProfiler.addInspectedHeapObject",
+                          json_string_value(json_object_get(params, "heapObjectId")), &v))
+        return;
+    hs_cdp_session *s = hs__call_session(c);
+    memmove(&s->inspected[1], &s->inspected[0], sizeof(s->inspected) - sizeof(s->inspected[0]));
+    s->inspected[0] = v;
+    hs__call_ok(c, NULL);
+}
+
+/* A block's id, also from inside it; "0" for anything that is not a live
+ * block (V8's kUnknownObjectId for an object it has not seen). */
+static void hp_get_heap_object_id(hs_call *c, const json_t *params)
+{
+    hs_val v;
+    const char *msg = NULL;
+    if (hs__objects_get(hs__call_session(c), json_string_value(json_object_get(params, "objectId")),
+                        &v, &msg) < 0) {
+        hs__call_error(c, -32000, msg);
+        return;
+    }
+    char id[16] = "0";
+    if (v.kind == HS_VAL_BLOCK && hs__val_live(&v))
+        snprintf(id, sizeof(id), "%" PRIu32, v.id);
+    hs__call_ok(c, json_pack("{ss}", "heapSnapshotObjectId", id));
+}
+
 const hs_handler hs__heap_profiler_handlers[] = {
+    {"HeapProfiler.getObjectByHeapObjectId", hp_get_object_by_heap_object_id},
+    {"HeapProfiler.addInspectedHeapObject", hp_add_inspected_heap_object},
+    {"HeapProfiler.getHeapObjectId", hp_get_heap_object_id},
     {"HeapProfiler.takeHeapSnapshot", hp_take_heap_snapshot},
     {"HeapProfiler.startSampling", hp_start_sampling},
     {"HeapProfiler.getSamplingProfile", hp_get_sampling_profile},

@@ -33,6 +33,8 @@ static uint64_t now_ns(void)
 
 /* ---- names of allocation sites, kept for the process's life -------------- */
 
+/* Taken inside snap_mu when both are held. */
+static pthread_mutex_t names_mu = PTHREAD_MUTEX_INITIALIZER;
 static char **site_names;
 static uint32_t nsite_names;
 
@@ -49,7 +51,7 @@ static char *name_site(uintptr_t ra)
     return n < 0 ? NULL : out;
 }
 
-static int name_sites(void)
+static int name_sites_locked(void)
 {
     uint32_t cap = hs__site_capacity();
     if (!site_names) {
@@ -66,6 +68,111 @@ static int name_sites(void)
     }
     nsite_names = cap;
     return 0;
+}
+
+static int name_sites(void)
+{
+    pthread_mutex_lock(&names_mu);
+    int rc = name_sites_locked();
+    pthread_mutex_unlock(&names_mu);
+    return rc;
+}
+
+const char *hs__snapshot_site_name(uint32_t site)
+{
+    static const char unknown[] = "(unknown site)";
+    const char *name = unknown;
+    /* Not snap_mu: inspection asks while it holds the globals open. */
+    pthread_mutex_lock(&names_mu);
+    if (site && site < hs__site_capacity() && (site_names || name_sites_locked() == 0)) {
+        if (!site_names[site] && hs__site_addr(site))
+            site_names[site] = name_site(hs__site_addr(site));
+        if (site_names[site])
+            name = site_names[site];
+    }
+    pthread_mutex_unlock(&names_mu);
+    return name;
+}
+
+/* ---- data symbols, for inspection ------------------------------------------ */
+
+struct hs_globals {
+    struct hs_mods mods;
+};
+
+struct hs_globals *hs__globals_open(void)
+{
+    struct hs_globals *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    pthread_mutex_lock(&snap_mu);
+    if (hs__roots_modules(&g->mods) < 0) {
+        pthread_mutex_unlock(&snap_mu);
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+void hs__globals_close(struct hs_globals *g)
+{
+    if (!g)
+        return;
+    hs__roots_modules_free(&g->mods);
+    pthread_mutex_unlock(&snap_mu);
+    free(g);
+}
+
+int hs__globals_find(const struct hs_globals *g, const char *name, size_t len, uintptr_t *addr,
+                     uint64_t *size)
+{
+    /* dl_iterate_phdr lists the program first. */
+    for (size_t i = 0; i < g->mods.n; i++) {
+        const struct hs_mod *m = &g->mods.v[i];
+        if (m->is_agent)
+            continue;
+        for (size_t k = 0; k < m->nsyms; k++) {
+            const char *sn = m->syms[k].name;
+            if (!strncmp(sn, name, len) && sn[len] == '\0') {
+                *addr = m->base + m->syms[k].off;
+                *size = m->syms[k].size;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+const char *hs__globals_at(const struct hs_globals *g, uintptr_t a, uintptr_t *start,
+                           uint64_t *size)
+{
+    for (size_t i = 0; i < g->mods.n; i++) {
+        const struct hs_mod *m = &g->mods.v[i];
+        int in = 0;
+        for (int s = 0; s < m->nsegs && !in; s++)
+            in = a >= m->segs[s].lo && a < m->segs[s].hi;
+        if (!in || m->is_agent)
+            continue;
+        const struct hs_sym_range *r = hs__roots_sym(m->syms, m->nsyms, a - m->base);
+        if (!r)
+            return NULL;
+        *start = m->base + r->off;
+        *size = r->size;
+        return r->name;
+    }
+    return NULL;
+}
+
+int hs__globals_main(const struct hs_globals *g, size_t i, const char **name, uintptr_t *addr,
+                     uint64_t *size)
+{
+    if (g->mods.n == 0 || g->mods.v[0].is_agent || i >= g->mods.v[0].nsyms)
+        return 0;
+    const struct hs_mod *m = &g->mods.v[0];
+    *name = m->syms[i].name;
+    *addr = m->base + m->syms[i].off;
+    *size = m->syms[i].size;
+    return 1;
 }
 
 /* ---- module group ids: even, the same in every snapshot ------------------ */

@@ -6,6 +6,7 @@
 #ifndef HS_AGENT_SNAPSHOT_H
 #define HS_AGENT_SNAPSHOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -44,6 +45,32 @@ void hs__snapshot_progress(const struct hs_snap_job *job, uint64_t *done, uint64
 /* Ends the job: abort = 1 kills the child (client gone). Reaps the child.
  * Returns 0 if the child wrote everything, else an error. */
 int hs__snapshot_end(struct hs_snap_job *job, int abort, struct hs_snap_stats *st);
+
+/* ---- what inspection (Runtime.evaluate, getProperties) needs ---------------- */
+
+/* The name the snapshot gives blocks of an allocation site ("function
+ * file:line"); "(unknown site)" when it has none. Valid for the process's
+ * life. */
+const char *hs__snapshot_site_name(uint32_t site);
+
+/* The loaded modules' data symbols (the snapshot's (globals) names), held
+ * from open to close: the snapshot lock is held in between, so keep it
+ * short. The agent's own module is left out. */
+struct hs_globals;
+struct hs_globals *hs__globals_open(void); /* NULL when out of memory */
+void hs__globals_close(struct hs_globals *g);
+/* The symbol called name (len bytes; the first module that defines it, the
+ * program first): 1 and its address and size, or 0. */
+int hs__globals_find(const struct hs_globals *g, const char *name, size_t len, uintptr_t *addr,
+                     uint64_t *size);
+/* The symbol holding address a: its name, and its address and size; NULL if
+ * no module's data symbol holds a. */
+const char *hs__globals_at(const struct hs_globals *g, uintptr_t a, uintptr_t *start,
+                           uint64_t *size);
+/* The program's own symbols (the main executable), i from 0: 1 while there
+ * is one. */
+int hs__globals_main(const struct hs_globals *g, size_t i, const char **name, uintptr_t *addr,
+                     uint64_t *size);
 
 /* Agent threads (service, signal writers) are not the program's: they are
  * not stopped and their stacks are not roots. Each calls this once. */

@@ -8,7 +8,7 @@
 // silently. A case whose label is in no table fails the test.
 //
 // HS_TEST_TARGET=node runs the same replay against `node --inspect`, where
-// every case, "notyet" and "excluded" ones included, must match V8 exactly:
+// every case, "excluded" ones included, must match V8 exactly:
 // that proves that the expectations (and this client) are right.
 
 const test = require('node:test');
@@ -21,13 +21,9 @@ const { loadErrorCases, loadMalformed, isSpuriousNotFound, assertLikeV8 } = requ
 // ---- error-cases.jsonl ------------------------------------------------------------------------
 // same:    heapscope must answer exactly as V8 did (commands implemented so far,
 //          params errors found by the generated decoders, unknown methods, framing).
-// notyet:  a command of a later issue: heapscope must answer
-//          -32000 "HeapProfiler.<x> is not implemented by heapscope yet" (never a success).
-//          When the command lands, move its cases to "same".
 // exclude: not compared with heapscope at all; the reason says why. (Still sent, in order,
 //          so that the V8 state the later cases depend on is the recorded one.)
 const SAME = 'same';
-const NOTYET = 'notyet';
 const ERROR_CASES = {
   'stopSampling before enable and without start': SAME,
   'getSamplingProfile without start': SAME,
@@ -59,25 +55,17 @@ const ERROR_CASES = {
   'disable while sampling': SAME,
   'stopSampling after disable': SAME,
   're-enable 2': SAME,
-  'getObjectByHeapObjectId bogus numeric id': NOTYET,
-  'getObjectByHeapObjectId non-numeric id': NOTYET,
-  'getObjectByHeapObjectId id 0': NOTYET,
+  'getObjectByHeapObjectId bogus numeric id': SAME,
+  'getObjectByHeapObjectId non-numeric id': SAME,
+  'getObjectByHeapObjectId id 0': SAME,
   'getObjectByHeapObjectId numeric (not string) id': SAME,
   'getObjectByHeapObjectId missing params': SAME,
   'getObjectByHeapObjectId empty params': SAME,
-  'getHeapObjectId bogus remote objectId': {
-    exclude:
-      'V8 parses a Runtime.RemoteObjectId (from Runtime.evaluate) and answers from its JS object table; ' +
-      'heapscope has no Runtime.evaluate nor remote objects, so the text is not expected to be V8\'s',
-  },
-  'getHeapObjectId well-formed but stale remote objectId': {
-    exclude:
-      '"Cannot find context with specified id" names a JS execution context; it depends on Runtime.evaluate ' +
-      'objects that a native heap does not have',
-  },
+  'getHeapObjectId bogus remote objectId': SAME, // Runtime's remote-object id parser
+  'getHeapObjectId well-formed but stale remote objectId': SAME, // not this process's context
   'getHeapObjectId missing objectId': SAME,
-  'addInspectedHeapObject bogus id': NOTYET,
-  'addInspectedHeapObject non-numeric': NOTYET,
+  'addInspectedHeapObject bogus id': SAME,
+  'addInspectedHeapObject non-numeric': SAME,
   'addInspectedHeapObject missing': SAME,
   'unknown HeapProfiler method': SAME,
   'unknown domain': SAME,
@@ -104,10 +92,6 @@ const ERROR_CASES = {
 // heapscope it is a failure. The end of a case's replies is found without waiting: a sentinel
 // request ({"id":78}, collectGarbage) follows the malformed frame and its reply closes the case.
 const MALFORMED_EXCLUDED = {}; // label -> reason; none
-
-function notImplemented(method) {
-  return { code: -32000, message: `${method} is not implemented by heapscope yet` };
-}
 
 test('error-cases.jsonl: every recorded case is classified', () => {
   const labels = loadErrorCases().map((c) => c.label);
@@ -138,9 +122,6 @@ test('error-cases.jsonl replayed in order on one connection', async (t) => {
         const what = `${c.label}: ${s.raw}`;
         if (config.isNode || how === SAME) {
           assertLikeV8(actual, expected, what);
-          compared++;
-        } else if (how === NOTYET) {
-          assertLikeV8(actual, { id: s.msg.id, error: notImplemented(s.msg.method) }, what);
           compared++;
         } else {
           assert.ok('result' in actual || 'error' in actual, `${what}: no answer`);
