@@ -87,6 +87,12 @@ static int dec_runtime_call_function_on_params(const json_t *j, size_t pos,
 static int dec_runtime_call_function_on_returns(const json_t *j, size_t pos,
                                                 cdp_runtime_call_function_on_returns *out,
                                                 cdp_derr *e, size_t *end);
+static int dec_runtime_compile_script_params(const json_t *j, size_t pos,
+                                             cdp_runtime_compile_script_params *out, cdp_derr *e,
+                                             size_t *end);
+static int dec_runtime_compile_script_returns(const json_t *j, size_t pos,
+                                              cdp_runtime_compile_script_returns *out, cdp_derr *e,
+                                              size_t *end);
 static int dec_runtime_evaluate_params(const json_t *j, size_t pos,
                                        cdp_runtime_evaluate_params *out, cdp_derr *e, size_t *end);
 static int dec_runtime_evaluate_returns(const json_t *j, size_t pos,
@@ -2976,6 +2982,198 @@ fail:
     return NULL;
 }
 
+void cdp_runtime_compile_script_params_free(cdp_runtime_compile_script_params *v)
+{
+    if (!v)
+        return;
+    free(v->expression);
+    free(v->source_url);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_compile_script_params(const json_t *j, size_t pos,
+                                             cdp_runtime_compile_script_params *out, cdp_derr *e,
+                                             size_t *end)
+{
+    size_t at;
+    unsigned seen = 0;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "expression") == 0) {
+            if (cdp_dec_string(v, at, &out->expression, e, &at) != 0) {
+                cdp_derr_field(e, "expression");
+                goto fail;
+            }
+            seen |= 1u << 0;
+        } else if (strcmp(key, "sourceURL") == 0) {
+            if (cdp_dec_string(v, at, &out->source_url, e, &at) != 0) {
+                cdp_derr_field(e, "sourceURL");
+                goto fail;
+            }
+            seen |= 1u << 2;
+        } else if (strcmp(key, "persistScript") == 0) {
+            if (cdp_dec_bool(v, at, &out->persist_script, e, &at) != 0) {
+                cdp_derr_field(e, "persistScript");
+                goto fail;
+            }
+            seen |= 1u << 1;
+        } else if (strcmp(key, "executionContextId") == 0) {
+            if (cdp_dec_integer(v, at, &out->execution_context_id, e, &at) != 0) {
+                cdp_derr_field(e, "executionContextId");
+                goto fail;
+            }
+            out->has_execution_context_id = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    if (!(seen & (1u << 0))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "expression");
+        goto fail;
+    }
+    if (!(seen & (1u << 1))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "persistScript");
+        goto fail;
+    }
+    if (!(seen & (1u << 2))) {
+        cdp_derr_set(e, CDP_E_MISSING, at);
+        cdp_derr_field(e, "sourceURL");
+        goto fail;
+    }
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_compile_script_params_free(out);
+    return -1;
+}
+
+int cdp_runtime_compile_script_params_decode(const json_t *j,
+                                             cdp_runtime_compile_script_params *out, cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        cdp_derr_set(&e, CDP_E_MAP_START, 0);
+        goto fail;
+    }
+    if (dec_runtime_compile_script_params(j, 0, out, &e, &end) == 0)
+        return 0;
+fail:
+    if (err)
+        cdp_derr_report(&e, "params", err);
+    return -1;
+}
+
+json_t *cdp_runtime_compile_script_params_encode(const cdp_runtime_compile_script_params *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "expression", cdp_enc_string(v->expression)) != 0)
+        goto fail;
+    if (json_object_set_new(o, "sourceURL", cdp_enc_string(v->source_url)) != 0)
+        goto fail;
+    if (json_object_set_new(o, "persistScript", json_boolean(v->persist_script)) != 0)
+        goto fail;
+    if (v->has_execution_context_id &&
+        json_object_set_new(o, "executionContextId", json_integer(v->execution_context_id)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+void cdp_runtime_compile_script_returns_free(cdp_runtime_compile_script_returns *v)
+{
+    if (!v)
+        return;
+    free(v->script_id);
+    cdp_runtime_exception_details_free(&v->exception_details);
+    memset(v, 0, sizeof *v);
+}
+
+static int dec_runtime_compile_script_returns(const json_t *j, size_t pos,
+                                              cdp_runtime_compile_script_returns *out, cdp_derr *e,
+                                              size_t *end)
+{
+    size_t at;
+    memset(out, 0, sizeof *out);
+    if (cdp_dec_object_begin(j, pos, e, &at) != 0)
+        return -1;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        at += cdp_cbor_string(key, strlen(key));
+        if (strcmp(key, "scriptId") == 0) {
+            if (cdp_dec_string(v, at, &out->script_id, e, &at) != 0) {
+                cdp_derr_field(e, "scriptId");
+                goto fail;
+            }
+            out->has_script_id = true;
+        } else if (strcmp(key, "exceptionDetails") == 0) {
+            if (dec_runtime_exception_details(v, at, &out->exception_details, e, &at) != 0) {
+                cdp_derr_field(e, "exceptionDetails");
+                goto fail;
+            }
+            out->has_exception_details = true;
+        } else {
+            at += cdp_cbor_value(v);
+        }
+    }
+    /* V8 names the first missing member in byte order of the names. */
+    *end = at + 1;
+    return 0;
+fail:
+    cdp_runtime_compile_script_returns_free(out);
+    return -1;
+}
+
+int cdp_runtime_compile_script_returns_decode(const json_t *j,
+                                              cdp_runtime_compile_script_returns *out,
+                                              cdp_error *err)
+{
+    cdp_derr e;
+    size_t end;
+    if (!j || json_is_null(j)) {
+        memset(out, 0, sizeof *out);
+        return 0;
+    }
+    if (dec_runtime_compile_script_returns(j, 0, out, &e, &end) == 0)
+        return 0;
+    if (err)
+        cdp_derr_report(&e, "result", err);
+    return -1;
+}
+
+json_t *cdp_runtime_compile_script_returns_encode(const cdp_runtime_compile_script_returns *v)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (v->has_script_id && json_object_set_new(o, "scriptId", cdp_enc_string(v->script_id)) != 0)
+        goto fail;
+    if (v->has_exception_details &&
+        json_object_set_new(o, "exceptionDetails",
+                            cdp_runtime_exception_details_encode(&v->exception_details)) != 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
 void cdp_runtime_evaluate_params_free(cdp_runtime_evaluate_params *v)
 {
     if (!v)
@@ -4435,6 +4633,8 @@ const cdp_method_desc cdp_methods[CDP_M__COUNT] = {
      false, "takeHeapSnapshot", false, false},
     {CDP_M_RUNTIME_CALL_FUNCTION_ON, "Runtime.callFunctionOn", "Runtime", true, true,
      "callFunctionOn", true, false},
+    {CDP_M_RUNTIME_COMPILE_SCRIPT, "Runtime.compileScript", "Runtime", true, true, "compileScript",
+     true, false},
     {CDP_M_RUNTIME_DISABLE, "Runtime.disable", "Runtime", false, false, "disable", false, false},
     {CDP_M_RUNTIME_ENABLE, "Runtime.enable", "Runtime", false, false, "enable", false, false},
     {CDP_M_RUNTIME_EVALUATE, "Runtime.evaluate", "Runtime", true, true, "evaluate", true, false},
@@ -4531,6 +4731,13 @@ int cdp_method_check_params(cdp_method_id id, const json_t *j, cdp_error *err)
         cdp_runtime_call_function_on_params_free(&v);
         return 0;
     }
+    case CDP_M_RUNTIME_COMPILE_SCRIPT: {
+        cdp_runtime_compile_script_params v;
+        if (cdp_runtime_compile_script_params_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_compile_script_params_free(&v);
+        return 0;
+    }
     case CDP_M_RUNTIME_EVALUATE: {
         cdp_runtime_evaluate_params v;
         if (cdp_runtime_evaluate_params_decode(j, &v, err) != 0)
@@ -4607,6 +4814,13 @@ int cdp_method_check_returns(cdp_method_id id, const json_t *j, cdp_error *err)
         if (cdp_runtime_call_function_on_returns_decode(j, &v, err) != 0)
             return -1;
         cdp_runtime_call_function_on_returns_free(&v);
+        return 0;
+    }
+    case CDP_M_RUNTIME_COMPILE_SCRIPT: {
+        cdp_runtime_compile_script_returns v;
+        if (cdp_runtime_compile_script_returns_decode(j, &v, err) != 0)
+            return -1;
+        cdp_runtime_compile_script_returns_free(&v);
         return 0;
     }
     case CDP_M_RUNTIME_EVALUATE: {
@@ -4884,221 +5098,233 @@ const char cdp_protocol_json[] =
     ":true,\"$ref\":\"SerializationOptions\"}],\"returns\":[{\"name\":\"resul"
     "t\",\"description\":\"Call result.\",\"$ref\":\"RemoteObject\"},{\"name\""
     ":\"exceptionDetails\",\"description\":\"Exception details.\",\"optional\""
-    ":true,\"$ref\":\"ExceptionDetails\"}]},{\"name\":\"disable\",\"descripti"
-    "on\":\"Disables reporting of execution contexts creation.\"},{\"name\":\""
-    "enable\",\"description\":\"Enables reporting of execution contexts creat"
-    "ion by means of `executionContextCreated` event.\\nWhen the reporting ge"
-    "ts enabled the event will be sent immediately for each existing executio"
-    "n\\ncontext.\"},{\"name\":\"evaluate\",\"description\":\"Evaluates expre"
-    "ssion on global object.\",\"parameters\":[{\"name\":\"expression\",\"des"
-    "cription\":\"Expression to evaluate.\",\"type\":\"string\"},{\"name\":\""
-    "objectGroup\",\"description\":\"Symbolic group name that can be used to "
-    "release multiple objects.\",\"optional\":true,\"type\":\"string\"},{\"na"
-    "me\":\"includeCommandLineAPI\",\"description\":\"Determines whether Comm"
-    "and Line API should be available during the evaluation.\",\"optional\":t"
-    "rue,\"type\":\"boolean\"},{\"name\":\"silent\",\"description\":\"In sile"
-    "nt mode exceptions thrown during evaluation are not reported and do not "
-    "pause\\nexecution. Overrides `setPauseOnException` state.\",\"optional\""
-    ":true,\"type\":\"boolean\"},{\"name\":\"contextId\",\"description\":\"Sp"
-    "ecifies in which execution context to perform evaluation. If the paramet"
-    "er is omitted the\\nevaluation will be performed in the context of the i"
-    "nspected page.\\nThis is mutually exclusive with `uniqueContextId`, whic"
-    "h offers an\\nalternative way to identify the execution context that is "
-    "more reliable\\nin a multi-process environment.\",\"optional\":true,\"$r"
-    "ef\":\"ExecutionContextId\"},{\"name\":\"returnByValue\",\"description\""
-    ":\"Whether the result is expected to be a JSON object that should be sen"
-    "t by value.\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"genera"
-    "tePreview\",\"description\":\"Whether preview should be generated for th"
-    "e result.\",\"experimental\":true,\"optional\":true,\"type\":\"boolean\""
-    "},{\"name\":\"userGesture\",\"description\":\"Whether execution should b"
-    "e treated as initiated by user in the UI.\",\"optional\":true,\"type\":\""
-    "boolean\"},{\"name\":\"awaitPromise\",\"description\":\"Whether executio"
-    "n should `await` for resulting value and return once awaited promise is\\"
-    "nresolved.\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"throwOn"
-    "SideEffect\",\"description\":\"Whether to throw an exception if side eff"
-    "ect cannot be ruled out during evaluation.\\nThis implies `disableBreaks"
-    "` below.\",\"experimental\":true,\"optional\":true,\"type\":\"boolean\"}"
-    ",{\"name\":\"timeout\",\"description\":\"Terminate execution after timin"
-    "g out (number of milliseconds).\",\"experimental\":true,\"optional\":tru"
-    "e,\"$ref\":\"TimeDelta\"},{\"name\":\"disableBreaks\",\"description\":\""
-    "Disable breakpoints during execution.\",\"experimental\":true,\"optional"
-    "\":true,\"type\":\"boolean\"},{\"name\":\"replMode\",\"description\":\"S"
-    "etting this flag to true enables `let` re-declaration and top-level `awa"
-    "it`.\\nNote that `let` variables can only be re-declared if they origina"
-    "te from\\n`replMode` themselves.\",\"experimental\":true,\"optional\":tr"
-    "ue,\"type\":\"boolean\"},{\"name\":\"allowUnsafeEvalBlockedByCSP\",\"des"
-    "cription\":\"The Content Security Policy (CSP) for the target might bloc"
-    "k 'unsafe-eval'\\nwhich includes eval(), Function(), setTimeout() and se"
-    "tInterval()\\nwhen called with non-callable arguments. This flag bypasse"
-    "s CSP for this\\nevaluation and allows unsafe-eval. Defaults to true.\","
-    "\"experimental\":true,\"optional\":true,\"type\":\"boolean\"},{\"name\":"
-    "\"uniqueContextId\",\"description\":\"An alternative way to specify the "
-    "execution context to evaluate in.\\nCompared to contextId that may be re"
-    "used across processes, this is guaranteed to be\\nsystem-unique, so it c"
-    "an be used to prevent accidental evaluation of the expression\\nin conte"
-    "xt different than intended (e.g. as a result of navigation across proces"
-    "s\\nboundaries).\\nThis is mutually exclusive with `contextId`.\",\"expe"
-    "rimental\":true,\"optional\":true,\"type\":\"string\"},{\"name\":\"seria"
-    "lizationOptions\",\"description\":\"Specifies the result serialization. "
-    "If provided, overrides\\n`generatePreview` and `returnByValue`.\",\"expe"
-    "rimental\":true,\"optional\":true,\"$ref\":\"SerializationOptions\"}],\""
-    "returns\":[{\"name\":\"result\",\"description\":\"Evaluation result.\",\""
-    "$ref\":\"RemoteObject\"},{\"name\":\"exceptionDetails\",\"description\":"
-    "\"Exception details.\",\"optional\":true,\"$ref\":\"ExceptionDetails\"}]"
-    "},{\"name\":\"getHeapUsage\",\"description\":\"Returns the JavaScript he"
-    "ap usage.\\nIt is the total usage of the corresponding isolate not scope"
-    "d to a particular Runtime.\",\"experimental\":true,\"returns\":[{\"name\""
-    ":\"usedSize\",\"description\":\"Used JavaScript heap size in bytes.\",\""
-    "type\":\"number\"},{\"name\":\"totalSize\",\"description\":\"Allocated J"
-    "avaScript heap size in bytes.\",\"type\":\"number\"},{\"name\":\"embedde"
-    "rHeapUsedSize\",\"description\":\"Used size in bytes in the embedder's g"
-    "arbage-collected heap.\",\"type\":\"number\"},{\"name\":\"backingStorage"
-    "Size\",\"description\":\"Size in bytes of backing storage for array buff"
-    "ers and external strings.\",\"type\":\"number\"}]},{\"name\":\"getIsolat"
-    "eId\",\"description\":\"Returns the isolate id.\",\"experimental\":true,"
-    "\"returns\":[{\"name\":\"id\",\"description\":\"The isolate id.\",\"type"
-    "\":\"string\"}]},{\"name\":\"getProperties\",\"description\":\"Returns p"
-    "roperties of a given object. Object group of the result is inherited fro"
-    "m the target\\nobject.\",\"parameters\":[{\"name\":\"objectId\",\"descri"
-    "ption\":\"Identifier of the object to return properties for.\",\"$ref\":"
-    "\"RemoteObjectId\"},{\"name\":\"ownProperties\",\"description\":\"If tru"
-    "e, returns properties belonging only to the element itself, not to its p"
-    "rototype\\nchain.\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\""
-    "accessorPropertiesOnly\",\"description\":\"If true, returns accessor pro"
-    "perties (with getter/setter) only; internal properties are not\\nreturne"
-    "d either.\",\"experimental\":true,\"optional\":true,\"type\":\"boolean\""
-    "},{\"name\":\"generatePreview\",\"description\":\"Whether preview should"
-    " be generated for the results.\",\"experimental\":true,\"optional\":true"
-    ",\"type\":\"boolean\"},{\"name\":\"nonIndexedPropertiesOnly\",\"descript"
-    "ion\":\"If true, returns non-indexed properties only.\",\"experimental\""
-    ":true,\"optional\":true,\"type\":\"boolean\"}],\"returns\":[{\"name\":\""
-    "result\",\"description\":\"Object properties.\",\"type\":\"array\",\"ite"
-    "ms\":{\"$ref\":\"PropertyDescriptor\"}},{\"name\":\"internalProperties\""
-    ",\"description\":\"Internal object properties (only of the element itsel"
-    "f).\",\"optional\":true,\"type\":\"array\",\"items\":{\"$ref\":\"Interna"
-    "lPropertyDescriptor\"}},{\"name\":\"exceptionDetails\",\"description\":\""
-    "Exception details.\",\"optional\":true,\"$ref\":\"ExceptionDetails\"}]},"
-    "{\"name\":\"globalLexicalScopeNames\",\"description\":\"Returns all let,"
-    " const and class variables from global scope.\",\"parameters\":[{\"name\""
-    ":\"executionContextId\",\"description\":\"Specifies in which execution c"
-    "ontext to lookup global scope variables.\",\"optional\":true,\"$ref\":\""
-    "ExecutionContextId\"}],\"returns\":[{\"name\":\"names\",\"type\":\"array"
-    "\",\"items\":{\"type\":\"string\"}}]},{\"name\":\"releaseObject\",\"desc"
-    "ription\":\"Releases remote object with given id.\",\"parameters\":[{\"n"
-    "ame\":\"objectId\",\"description\":\"Identifier of the object to release"
-    ".\",\"$ref\":\"RemoteObjectId\"}]},{\"name\":\"releaseObjectGroup\",\"de"
-    "scription\":\"Releases all remote objects that belong to a given group.\""
-    ",\"parameters\":[{\"name\":\"objectGroup\",\"description\":\"Symbolic ob"
-    "ject group name.\",\"type\":\"string\"}]},{\"name\":\"runIfWaitingForDeb"
-    "ugger\",\"description\":\"Tells inspected instance to run if it was wait"
-    "ing for debugger to attach.\"}],\"events\":[{\"name\":\"executionContext"
-    "Created\",\"description\":\"Issued when new execution context is created"
-    ".\",\"parameters\":[{\"name\":\"context\",\"description\":\"A newly crea"
-    "ted execution context.\",\"$ref\":\"ExecutionContextDescription\"}]}]},{"
-    "\"domain\":\"HeapProfiler\",\"experimental\":true,\"dependencies\":[\"Ru"
-    "ntime\"],\"types\":[{\"id\":\"HeapSnapshotObjectId\",\"description\":\"H"
-    "eap snapshot object id.\",\"type\":\"string\"},{\"id\":\"SamplingHeapPro"
-    "fileNode\",\"description\":\"Sampling Heap Profile node. Holds callsite "
-    "information, allocation statistics and child nodes.\",\"type\":\"object\""
-    ",\"properties\":[{\"name\":\"callFrame\",\"description\":\"Function loca"
-    "tion.\",\"$ref\":\"Runtime.CallFrame\"},{\"name\":\"selfSize\",\"descrip"
-    "tion\":\"Allocations size in bytes for the node excluding children.\",\""
-    "type\":\"number\"},{\"name\":\"id\",\"description\":\"Node id. Ids are u"
-    "nique across all profiles collected between startSampling and stopSampli"
-    "ng.\",\"type\":\"integer\"},{\"name\":\"children\",\"description\":\"Chi"
-    "ld nodes.\",\"type\":\"array\",\"items\":{\"$ref\":\"SamplingHeapProfile"
-    "Node\"}}]},{\"id\":\"SamplingHeapProfileSample\",\"description\":\"A sin"
-    "gle sample from a sampling profile.\",\"type\":\"object\",\"properties\""
-    ":[{\"name\":\"size\",\"description\":\"Allocation size in bytes attribut"
-    "ed to the sample.\",\"type\":\"number\"},{\"name\":\"nodeId\",\"descript"
-    "ion\":\"Id of the corresponding profile tree node.\",\"type\":\"integer\""
-    "},{\"name\":\"ordinal\",\"description\":\"Time-ordered sample ordinal nu"
-    "mber. It is unique across all profiles retrieved\\nbetween startSampling"
-    " and stopSampling.\",\"type\":\"number\"}]},{\"id\":\"SamplingHeapProfil"
-    "e\",\"description\":\"Sampling profile.\",\"type\":\"object\",\"properti"
-    "es\":[{\"name\":\"head\",\"$ref\":\"SamplingHeapProfileNode\"},{\"name\""
-    ":\"samples\",\"type\":\"array\",\"items\":{\"$ref\":\"SamplingHeapProfil"
-    "eSample\"}}]}],\"commands\":[{\"name\":\"addInspectedHeapObject\",\"desc"
-    "ription\":\"Enables console to refer to the node with given id via $x (s"
-    "ee Command Line API for more details\\n$x functions).\",\"parameters\":["
-    "{\"name\":\"heapObjectId\",\"description\":\"Heap snapshot object id to "
-    "be accessible by means of $x command line API.\",\"$ref\":\"HeapSnapshot"
-    "ObjectId\"}]},{\"name\":\"collectGarbage\"},{\"name\":\"disable\"},{\"na"
-    "me\":\"enable\"},{\"name\":\"getHeapObjectId\",\"parameters\":[{\"name\""
-    ":\"objectId\",\"description\":\"Identifier of the object to get heap obj"
-    "ect id for.\",\"$ref\":\"Runtime.RemoteObjectId\"}],\"returns\":[{\"name"
-    "\":\"heapSnapshotObjectId\",\"description\":\"Id of the heap snapshot ob"
-    "ject corresponding to the passed remote object id.\",\"$ref\":\"HeapSnap"
-    "shotObjectId\"}]},{\"name\":\"getObjectByHeapObjectId\",\"parameters\":["
-    "{\"name\":\"objectId\",\"$ref\":\"HeapSnapshotObjectId\"},{\"name\":\"ob"
-    "jectGroup\",\"description\":\"Symbolic group name that can be used to re"
-    "lease multiple objects.\",\"optional\":true,\"type\":\"string\"}],\"retu"
-    "rns\":[{\"name\":\"result\",\"description\":\"Evaluation result.\",\"$re"
-    "f\":\"Runtime.RemoteObject\"}]},{\"name\":\"getSamplingProfile\",\"retur"
-    "ns\":[{\"name\":\"profile\",\"description\":\"Return the sampling profil"
-    "e being collected.\",\"$ref\":\"SamplingHeapProfile\"}]},{\"name\":\"sta"
-    "rtSampling\",\"parameters\":[{\"name\":\"samplingInterval\",\"descriptio"
-    "n\":\"Average sample interval in bytes. Poisson distribution is used for"
-    " the intervals. The\\ndefault value is 32768 bytes.\",\"optional\":true,"
-    "\"type\":\"number\"},{\"name\":\"stackDepth\",\"description\":\"Maximum "
-    "stack depth. The default value is 128.\",\"optional\":true,\"type\":\"nu"
-    "mber\"},{\"name\":\"includeObjectsCollectedByMajorGC\",\"description\":\""
-    "By default, the sampling heap profiler reports only objects which are\\n"
-    "still alive when the profile is returned via getSamplingProfile or\\nsto"
-    "pSampling, which is useful for determining what functions contribute\\nt"
-    "he most to steady-state memory usage. This flag instructs the sampling\\"
-    "nheap profiler to also include information about objects discarded by\\n"
-    "major GC, which will show which functions cause large temporary memory\\"
-    "nusage or long GC pauses.\",\"optional\":true,\"type\":\"boolean\"},{\"n"
-    "ame\":\"includeObjectsCollectedByMinorGC\",\"description\":\"By default,"
-    " the sampling heap profiler reports only objects which are\\nstill alive"
-    " when the profile is returned via getSamplingProfile or\\nstopSampling, "
-    "which is useful for determining what functions contribute\\nthe most to "
-    "steady-state memory usage. This flag instructs the sampling\\nheap profi"
-    "ler to also include information about objects discarded by\\nminor GC, w"
-    "hich is useful when tuning a latency-sensitive application\\nfor minimal"
-    " GC activity.\",\"optional\":true,\"type\":\"boolean\"}]},{\"name\":\"st"
-    "artTrackingHeapObjects\",\"parameters\":[{\"name\":\"trackAllocations\","
-    "\"optional\":true,\"type\":\"boolean\"}]},{\"name\":\"stopSampling\",\"r"
-    "eturns\":[{\"name\":\"profile\",\"description\":\"Recorded sampling heap"
-    " profile.\",\"$ref\":\"SamplingHeapProfile\"}]},{\"name\":\"stopTracking"
-    "HeapObjects\",\"parameters\":[{\"name\":\"reportProgress\",\"description"
-    "\":\"If true 'reportHeapSnapshotProgress' events will be generated while"
-    " snapshot is being taken\\nwhen the tracking is stopped.\",\"optional\":"
-    "true,\"type\":\"boolean\"},{\"name\":\"treatGlobalObjectsAsRoots\",\"des"
-    "cription\":\"Deprecated in favor of `exposeInternals`.\",\"deprecated\":"
-    "true,\"optional\":true,\"type\":\"boolean\"},{\"name\":\"captureNumericV"
-    "alue\",\"description\":\"If true, numerical values are included in the s"
-    "napshot\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"exposeInte"
-    "rnals\",\"description\":\"If true, exposes internals of the snapshot.\","
-    "\"experimental\":true,\"optional\":true,\"type\":\"boolean\"}]},{\"name\""
-    ":\"takeHeapSnapshot\",\"parameters\":[{\"name\":\"reportProgress\",\"des"
-    "cription\":\"If true 'reportHeapSnapshotProgress' events will be generat"
-    "ed while snapshot is being taken.\",\"optional\":true,\"type\":\"boolean"
-    "\"},{\"name\":\"treatGlobalObjectsAsRoots\",\"description\":\"If true, a"
-    " raw snapshot without artificial roots will be generated.\\nDeprecated i"
-    "n favor of `exposeInternals`.\",\"deprecated\":true,\"optional\":true,\""
-    "type\":\"boolean\"},{\"name\":\"captureNumericValue\",\"description\":\""
-    "If true, numerical values are included in the snapshot\",\"optional\":tr"
-    "ue,\"type\":\"boolean\"},{\"name\":\"exposeInternals\",\"description\":\""
-    "If true, exposes internals of the snapshot.\",\"experimental\":true,\"op"
-    "tional\":true,\"type\":\"boolean\"}]}],\"events\":[{\"name\":\"addHeapSn"
-    "apshotChunk\",\"parameters\":[{\"name\":\"chunk\",\"type\":\"string\"}]}"
-    ",{\"name\":\"heapStatsUpdate\",\"description\":\"If heap objects trackin"
-    "g has been started then backend may send update for one or more fragment"
-    "s\",\"parameters\":[{\"name\":\"statsUpdate\",\"description\":\"An array"
-    " of triplets. Each triplet describes a fragment. The first integer is th"
-    "e fragment\\nindex, the second integer is a total count of objects for t"
-    "he fragment, the third integer is\\na total size of the objects for the "
-    "fragment.\",\"type\":\"array\",\"items\":{\"type\":\"integer\"}}]},{\"na"
-    "me\":\"lastSeenObjectId\",\"description\":\"If heap objects tracking has"
-    " been started then backend regularly sends a current value for last\\nse"
-    "en object id and corresponding timestamp. If the were changes in the hea"
-    "p since last event\\nthen one or more heapStatsUpdate events will be sen"
-    "t before a new lastSeenObjectId event.\",\"parameters\":[{\"name\":\"las"
-    "tSeenObjectId\",\"type\":\"integer\"},{\"name\":\"timestamp\",\"type\":\""
-    "number\"}]},{\"name\":\"reportHeapSnapshotProgress\",\"parameters\":[{\""
-    "name\":\"done\",\"type\":\"integer\"},{\"name\":\"total\",\"type\":\"int"
-    "eger\"},{\"name\":\"finished\",\"optional\":true,\"type\":\"boolean\"}]}"
-    ",{\"name\":\"resetProfiles\"}]}]}";
+    ":true,\"$ref\":\"ExceptionDetails\"}]},{\"name\":\"compileScript\",\"des"
+    "cription\":\"Compiles expression.\",\"parameters\":[{\"name\":\"expressi"
+    "on\",\"description\":\"Expression to compile.\",\"type\":\"string\"},{\""
+    "name\":\"sourceURL\",\"description\":\"Source url to be set for the scri"
+    "pt.\",\"type\":\"string\"},{\"name\":\"persistScript\",\"description\":\""
+    "Specifies whether the compiled script should be persisted.\",\"type\":\""
+    "boolean\"},{\"name\":\"executionContextId\",\"description\":\"Specifies "
+    "in which execution context to perform script run. If the parameter is om"
+    "itted the\\nevaluation will be performed in the context of the inspected"
+    " page.\",\"optional\":true,\"$ref\":\"ExecutionContextId\"}],\"returns\""
+    ":[{\"name\":\"scriptId\",\"description\":\"Id of the script.\",\"optiona"
+    "l\":true,\"$ref\":\"ScriptId\"},{\"name\":\"exceptionDetails\",\"descrip"
+    "tion\":\"Exception details.\",\"optional\":true,\"$ref\":\"ExceptionDeta"
+    "ils\"}]},{\"name\":\"disable\",\"description\":\"Disables reporting of e"
+    "xecution contexts creation.\"},{\"name\":\"enable\",\"description\":\"En"
+    "ables reporting of execution contexts creation by means of `executionCon"
+    "textCreated` event.\\nWhen the reporting gets enabled the event will be "
+    "sent immediately for each existing execution\\ncontext.\"},{\"name\":\"e"
+    "valuate\",\"description\":\"Evaluates expression on global object.\",\"p"
+    "arameters\":[{\"name\":\"expression\",\"description\":\"Expression to ev"
+    "aluate.\",\"type\":\"string\"},{\"name\":\"objectGroup\",\"description\""
+    ":\"Symbolic group name that can be used to release multiple objects.\",\""
+    "optional\":true,\"type\":\"string\"},{\"name\":\"includeCommandLineAPI\""
+    ",\"description\":\"Determines whether Command Line API should be availab"
+    "le during the evaluation.\",\"optional\":true,\"type\":\"boolean\"},{\"n"
+    "ame\":\"silent\",\"description\":\"In silent mode exceptions thrown duri"
+    "ng evaluation are not reported and do not pause\\nexecution. Overrides `"
+    "setPauseOnException` state.\",\"optional\":true,\"type\":\"boolean\"},{\""
+    "name\":\"contextId\",\"description\":\"Specifies in which execution cont"
+    "ext to perform evaluation. If the parameter is omitted the\\nevaluation "
+    "will be performed in the context of the inspected page.\\nThis is mutual"
+    "ly exclusive with `uniqueContextId`, which offers an\\nalternative way t"
+    "o identify the execution context that is more reliable\\nin a multi-proc"
+    "ess environment.\",\"optional\":true,\"$ref\":\"ExecutionContextId\"},{\""
+    "name\":\"returnByValue\",\"description\":\"Whether the result is expecte"
+    "d to be a JSON object that should be sent by value.\",\"optional\":true,"
+    "\"type\":\"boolean\"},{\"name\":\"generatePreview\",\"description\":\"Wh"
+    "ether preview should be generated for the result.\",\"experimental\":tru"
+    "e,\"optional\":true,\"type\":\"boolean\"},{\"name\":\"userGesture\",\"de"
+    "scription\":\"Whether execution should be treated as initiated by user i"
+    "n the UI.\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"awaitPro"
+    "mise\",\"description\":\"Whether execution should `await` for resulting "
+    "value and return once awaited promise is\\nresolved.\",\"optional\":true"
+    ",\"type\":\"boolean\"},{\"name\":\"throwOnSideEffect\",\"description\":\""
+    "Whether to throw an exception if side effect cannot be ruled out during "
+    "evaluation.\\nThis implies `disableBreaks` below.\",\"experimental\":tru"
+    "e,\"optional\":true,\"type\":\"boolean\"},{\"name\":\"timeout\",\"descri"
+    "ption\":\"Terminate execution after timing out (number of milliseconds)."
+    "\",\"experimental\":true,\"optional\":true,\"$ref\":\"TimeDelta\"},{\"na"
+    "me\":\"disableBreaks\",\"description\":\"Disable breakpoints during exec"
+    "ution.\",\"experimental\":true,\"optional\":true,\"type\":\"boolean\"},{"
+    "\"name\":\"replMode\",\"description\":\"Setting this flag to true enable"
+    "s `let` re-declaration and top-level `await`.\\nNote that `let` variable"
+    "s can only be re-declared if they originate from\\n`replMode` themselves"
+    ".\",\"experimental\":true,\"optional\":true,\"type\":\"boolean\"},{\"nam"
+    "e\":\"allowUnsafeEvalBlockedByCSP\",\"description\":\"The Content Securi"
+    "ty Policy (CSP) for the target might block 'unsafe-eval'\\nwhich include"
+    "s eval(), Function(), setTimeout() and setInterval()\\nwhen called with "
+    "non-callable arguments. This flag bypasses CSP for this\\nevaluation and"
+    " allows unsafe-eval. Defaults to true.\",\"experimental\":true,\"optiona"
+    "l\":true,\"type\":\"boolean\"},{\"name\":\"uniqueContextId\",\"descripti"
+    "on\":\"An alternative way to specify the execution context to evaluate i"
+    "n.\\nCompared to contextId that may be reused across processes, this is "
+    "guaranteed to be\\nsystem-unique, so it can be used to prevent accidenta"
+    "l evaluation of the expression\\nin context different than intended (e.g"
+    ". as a result of navigation across process\\nboundaries).\\nThis is mutu"
+    "ally exclusive with `contextId`.\",\"experimental\":true,\"optional\":tr"
+    "ue,\"type\":\"string\"},{\"name\":\"serializationOptions\",\"description"
+    "\":\"Specifies the result serialization. If provided, overrides\\n`gener"
+    "atePreview` and `returnByValue`.\",\"experimental\":true,\"optional\":tr"
+    "ue,\"$ref\":\"SerializationOptions\"}],\"returns\":[{\"name\":\"result\""
+    ",\"description\":\"Evaluation result.\",\"$ref\":\"RemoteObject\"},{\"na"
+    "me\":\"exceptionDetails\",\"description\":\"Exception details.\",\"optio"
+    "nal\":true,\"$ref\":\"ExceptionDetails\"}]},{\"name\":\"getHeapUsage\",\""
+    "description\":\"Returns the JavaScript heap usage.\\nIt is the total usa"
+    "ge of the corresponding isolate not scoped to a particular Runtime.\",\""
+    "experimental\":true,\"returns\":[{\"name\":\"usedSize\",\"description\":"
+    "\"Used JavaScript heap size in bytes.\",\"type\":\"number\"},{\"name\":\""
+    "totalSize\",\"description\":\"Allocated JavaScript heap size in bytes.\""
+    ",\"type\":\"number\"},{\"name\":\"embedderHeapUsedSize\",\"description\""
+    ":\"Used size in bytes in the embedder's garbage-collected heap.\",\"type"
+    "\":\"number\"},{\"name\":\"backingStorageSize\",\"description\":\"Size i"
+    "n bytes of backing storage for array buffers and external strings.\",\"t"
+    "ype\":\"number\"}]},{\"name\":\"getIsolateId\",\"description\":\"Returns"
+    " the isolate id.\",\"experimental\":true,\"returns\":[{\"name\":\"id\",\""
+    "description\":\"The isolate id.\",\"type\":\"string\"}]},{\"name\":\"get"
+    "Properties\",\"description\":\"Returns properties of a given object. Obj"
+    "ect group of the result is inherited from the target\\nobject.\",\"param"
+    "eters\":[{\"name\":\"objectId\",\"description\":\"Identifier of the obje"
+    "ct to return properties for.\",\"$ref\":\"RemoteObjectId\"},{\"name\":\""
+    "ownProperties\",\"description\":\"If true, returns properties belonging "
+    "only to the element itself, not to its prototype\\nchain.\",\"optional\""
+    ":true,\"type\":\"boolean\"},{\"name\":\"accessorPropertiesOnly\",\"descr"
+    "iption\":\"If true, returns accessor properties (with getter/setter) onl"
+    "y; internal properties are not\\nreturned either.\",\"experimental\":tru"
+    "e,\"optional\":true,\"type\":\"boolean\"},{\"name\":\"generatePreview\","
+    "\"description\":\"Whether preview should be generated for the results.\""
+    ",\"experimental\":true,\"optional\":true,\"type\":\"boolean\"},{\"name\""
+    ":\"nonIndexedPropertiesOnly\",\"description\":\"If true, returns non-ind"
+    "exed properties only.\",\"experimental\":true,\"optional\":true,\"type\""
+    ":\"boolean\"}],\"returns\":[{\"name\":\"result\",\"description\":\"Objec"
+    "t properties.\",\"type\":\"array\",\"items\":{\"$ref\":\"PropertyDescrip"
+    "tor\"}},{\"name\":\"internalProperties\",\"description\":\"Internal obje"
+    "ct properties (only of the element itself).\",\"optional\":true,\"type\""
+    ":\"array\",\"items\":{\"$ref\":\"InternalPropertyDescriptor\"}},{\"name\""
+    ":\"exceptionDetails\",\"description\":\"Exception details.\",\"optional\""
+    ":true,\"$ref\":\"ExceptionDetails\"}]},{\"name\":\"globalLexicalScopeNam"
+    "es\",\"description\":\"Returns all let, const and class variables from g"
+    "lobal scope.\",\"parameters\":[{\"name\":\"executionContextId\",\"descri"
+    "ption\":\"Specifies in which execution context to lookup global scope va"
+    "riables.\",\"optional\":true,\"$ref\":\"ExecutionContextId\"}],\"returns"
+    "\":[{\"name\":\"names\",\"type\":\"array\",\"items\":{\"type\":\"string\""
+    "}}]},{\"name\":\"releaseObject\",\"description\":\"Releases remote objec"
+    "t with given id.\",\"parameters\":[{\"name\":\"objectId\",\"description\""
+    ":\"Identifier of the object to release.\",\"$ref\":\"RemoteObjectId\"}]}"
+    ",{\"name\":\"releaseObjectGroup\",\"description\":\"Releases all remote "
+    "objects that belong to a given group.\",\"parameters\":[{\"name\":\"obje"
+    "ctGroup\",\"description\":\"Symbolic object group name.\",\"type\":\"str"
+    "ing\"}]},{\"name\":\"runIfWaitingForDebugger\",\"description\":\"Tells i"
+    "nspected instance to run if it was waiting for debugger to attach.\"}],\""
+    "events\":[{\"name\":\"executionContextCreated\",\"description\":\"Issued"
+    " when new execution context is created.\",\"parameters\":[{\"name\":\"co"
+    "ntext\",\"description\":\"A newly created execution context.\",\"$ref\":"
+    "\"ExecutionContextDescription\"}]}]},{\"domain\":\"HeapProfiler\",\"expe"
+    "rimental\":true,\"dependencies\":[\"Runtime\"],\"types\":[{\"id\":\"Heap"
+    "SnapshotObjectId\",\"description\":\"Heap snapshot object id.\",\"type\""
+    ":\"string\"},{\"id\":\"SamplingHeapProfileNode\",\"description\":\"Sampl"
+    "ing Heap Profile node. Holds callsite information, allocation statistics"
+    " and child nodes.\",\"type\":\"object\",\"properties\":[{\"name\":\"call"
+    "Frame\",\"description\":\"Function location.\",\"$ref\":\"Runtime.CallFr"
+    "ame\"},{\"name\":\"selfSize\",\"description\":\"Allocations size in byte"
+    "s for the node excluding children.\",\"type\":\"number\"},{\"name\":\"id"
+    "\",\"description\":\"Node id. Ids are unique across all profiles collect"
+    "ed between startSampling and stopSampling.\",\"type\":\"integer\"},{\"na"
+    "me\":\"children\",\"description\":\"Child nodes.\",\"type\":\"array\",\""
+    "items\":{\"$ref\":\"SamplingHeapProfileNode\"}}]},{\"id\":\"SamplingHeap"
+    "ProfileSample\",\"description\":\"A single sample from a sampling profil"
+    "e.\",\"type\":\"object\",\"properties\":[{\"name\":\"size\",\"descriptio"
+    "n\":\"Allocation size in bytes attributed to the sample.\",\"type\":\"nu"
+    "mber\"},{\"name\":\"nodeId\",\"description\":\"Id of the corresponding p"
+    "rofile tree node.\",\"type\":\"integer\"},{\"name\":\"ordinal\",\"descri"
+    "ption\":\"Time-ordered sample ordinal number. It is unique across all pr"
+    "ofiles retrieved\\nbetween startSampling and stopSampling.\",\"type\":\""
+    "number\"}]},{\"id\":\"SamplingHeapProfile\",\"description\":\"Sampling p"
+    "rofile.\",\"type\":\"object\",\"properties\":[{\"name\":\"head\",\"$ref\""
+    ":\"SamplingHeapProfileNode\"},{\"name\":\"samples\",\"type\":\"array\",\""
+    "items\":{\"$ref\":\"SamplingHeapProfileSample\"}}]}],\"commands\":[{\"na"
+    "me\":\"addInspectedHeapObject\",\"description\":\"Enables console to ref"
+    "er to the node with given id via $x (see Command Line API for more detai"
+    "ls\\n$x functions).\",\"parameters\":[{\"name\":\"heapObjectId\",\"descr"
+    "iption\":\"Heap snapshot object id to be accessible by means of $x comma"
+    "nd line API.\",\"$ref\":\"HeapSnapshotObjectId\"}]},{\"name\":\"collectG"
+    "arbage\"},{\"name\":\"disable\"},{\"name\":\"enable\"},{\"name\":\"getHe"
+    "apObjectId\",\"parameters\":[{\"name\":\"objectId\",\"description\":\"Id"
+    "entifier of the object to get heap object id for.\",\"$ref\":\"Runtime.R"
+    "emoteObjectId\"}],\"returns\":[{\"name\":\"heapSnapshotObjectId\",\"desc"
+    "ription\":\"Id of the heap snapshot object corresponding to the passed r"
+    "emote object id.\",\"$ref\":\"HeapSnapshotObjectId\"}]},{\"name\":\"getO"
+    "bjectByHeapObjectId\",\"parameters\":[{\"name\":\"objectId\",\"$ref\":\""
+    "HeapSnapshotObjectId\"},{\"name\":\"objectGroup\",\"description\":\"Symb"
+    "olic group name that can be used to release multiple objects.\",\"option"
+    "al\":true,\"type\":\"string\"}],\"returns\":[{\"name\":\"result\",\"desc"
+    "ription\":\"Evaluation result.\",\"$ref\":\"Runtime.RemoteObject\"}]},{\""
+    "name\":\"getSamplingProfile\",\"returns\":[{\"name\":\"profile\",\"descr"
+    "iption\":\"Return the sampling profile being collected.\",\"$ref\":\"Sam"
+    "plingHeapProfile\"}]},{\"name\":\"startSampling\",\"parameters\":[{\"nam"
+    "e\":\"samplingInterval\",\"description\":\"Average sample interval in by"
+    "tes. Poisson distribution is used for the intervals. The\\ndefault value"
+    " is 32768 bytes.\",\"optional\":true,\"type\":\"number\"},{\"name\":\"st"
+    "ackDepth\",\"description\":\"Maximum stack depth. The default value is 1"
+    "28.\",\"optional\":true,\"type\":\"number\"},{\"name\":\"includeObjectsC"
+    "ollectedByMajorGC\",\"description\":\"By default, the sampling heap prof"
+    "iler reports only objects which are\\nstill alive when the profile is re"
+    "turned via getSamplingProfile or\\nstopSampling, which is useful for det"
+    "ermining what functions contribute\\nthe most to steady-state memory usa"
+    "ge. This flag instructs the sampling\\nheap profiler to also include inf"
+    "ormation about objects discarded by\\nmajor GC, which will show which fu"
+    "nctions cause large temporary memory\\nusage or long GC pauses.\",\"opti"
+    "onal\":true,\"type\":\"boolean\"},{\"name\":\"includeObjectsCollectedByM"
+    "inorGC\",\"description\":\"By default, the sampling heap profiler report"
+    "s only objects which are\\nstill alive when the profile is returned via "
+    "getSamplingProfile or\\nstopSampling, which is useful for determining wh"
+    "at functions contribute\\nthe most to steady-state memory usage. This fl"
+    "ag instructs the sampling\\nheap profiler to also include information ab"
+    "out objects discarded by\\nminor GC, which is useful when tuning a laten"
+    "cy-sensitive application\\nfor minimal GC activity.\",\"optional\":true,"
+    "\"type\":\"boolean\"}]},{\"name\":\"startTrackingHeapObjects\",\"paramet"
+    "ers\":[{\"name\":\"trackAllocations\",\"optional\":true,\"type\":\"boole"
+    "an\"}]},{\"name\":\"stopSampling\",\"returns\":[{\"name\":\"profile\",\""
+    "description\":\"Recorded sampling heap profile.\",\"$ref\":\"SamplingHea"
+    "pProfile\"}]},{\"name\":\"stopTrackingHeapObjects\",\"parameters\":[{\"n"
+    "ame\":\"reportProgress\",\"description\":\"If true 'reportHeapSnapshotPr"
+    "ogress' events will be generated while snapshot is being taken\\nwhen th"
+    "e tracking is stopped.\",\"optional\":true,\"type\":\"boolean\"},{\"name"
+    "\":\"treatGlobalObjectsAsRoots\",\"description\":\"Deprecated in favor o"
+    "f `exposeInternals`.\",\"deprecated\":true,\"optional\":true,\"type\":\""
+    "boolean\"},{\"name\":\"captureNumericValue\",\"description\":\"If true, "
+    "numerical values are included in the snapshot\",\"optional\":true,\"type"
+    "\":\"boolean\"},{\"name\":\"exposeInternals\",\"description\":\"If true,"
+    " exposes internals of the snapshot.\",\"experimental\":true,\"optional\""
+    ":true,\"type\":\"boolean\"}]},{\"name\":\"takeHeapSnapshot\",\"parameter"
+    "s\":[{\"name\":\"reportProgress\",\"description\":\"If true 'reportHeapS"
+    "napshotProgress' events will be generated while snapshot is being taken."
+    "\",\"optional\":true,\"type\":\"boolean\"},{\"name\":\"treatGlobalObject"
+    "sAsRoots\",\"description\":\"If true, a raw snapshot without artificial "
+    "roots will be generated.\\nDeprecated in favor of `exposeInternals`.\",\""
+    "deprecated\":true,\"optional\":true,\"type\":\"boolean\"},{\"name\":\"ca"
+    "ptureNumericValue\",\"description\":\"If true, numerical values are incl"
+    "uded in the snapshot\",\"optional\":true,\"type\":\"boolean\"},{\"name\""
+    ":\"exposeInternals\",\"description\":\"If true, exposes internals of the"
+    " snapshot.\",\"experimental\":true,\"optional\":true,\"type\":\"boolean\""
+    "}]}],\"events\":[{\"name\":\"addHeapSnapshotChunk\",\"parameters\":[{\"n"
+    "ame\":\"chunk\",\"type\":\"string\"}]},{\"name\":\"heapStatsUpdate\",\"d"
+    "escription\":\"If heap objects tracking has been started then backend ma"
+    "y send update for one or more fragments\",\"parameters\":[{\"name\":\"st"
+    "atsUpdate\",\"description\":\"An array of triplets. Each triplet describ"
+    "es a fragment. The first integer is the fragment\\nindex, the second int"
+    "eger is a total count of objects for the fragment, the third integer is\\"
+    "na total size of the objects for the fragment.\",\"type\":\"array\",\"it"
+    "ems\":{\"type\":\"integer\"}}]},{\"name\":\"lastSeenObjectId\",\"descrip"
+    "tion\":\"If heap objects tracking has been started then backend regularl"
+    "y sends a current value for last\\nseen object id and corresponding time"
+    "stamp. If the were changes in the heap since last event\\nthen one or mo"
+    "re heapStatsUpdate events will be sent before a new lastSeenObjectId eve"
+    "nt.\",\"parameters\":[{\"name\":\"lastSeenObjectId\",\"type\":\"integer\""
+    "},{\"name\":\"timestamp\",\"type\":\"number\"}]},{\"name\":\"reportHeapS"
+    "napshotProgress\",\"parameters\":[{\"name\":\"done\",\"type\":\"integer\""
+    "},{\"name\":\"total\",\"type\":\"integer\"},{\"name\":\"finished\",\"opt"
+    "ional\":true,\"type\":\"boolean\"}]},{\"name\":\"resetProfiles\"}]}]}";
 const size_t cdp_protocol_json_len = sizeof cdp_protocol_json - 1;

@@ -599,6 +599,41 @@ int cdp_runtime_call_function_on_returns_decode(const json_t *j,
 json_t *cdp_runtime_call_function_on_returns_encode(const cdp_runtime_call_function_on_returns *v);
 void cdp_runtime_call_function_on_returns_free(cdp_runtime_call_function_on_returns *v);
 
+/* Runtime.compileScript parameters */
+typedef struct cdp_runtime_compile_script_params {
+    /* expression: Expression to compile. */
+    char *expression;
+    /* sourceURL: Source url to be set for the script. */
+    char *source_url;
+    /* persistScript: Specifies whether the compiled script should be persisted. */
+    bool persist_script;
+    /* executionContextId, Runtime.ExecutionContextId, optional: Specifies in which execution
+     * context to perform script run. If the parameter is omitted the evaluation will be performed
+     * in the context of the inspected page. */
+    bool has_execution_context_id;
+    int64_t execution_context_id;
+} cdp_runtime_compile_script_params;
+int cdp_runtime_compile_script_params_decode(const json_t *j,
+                                             cdp_runtime_compile_script_params *out,
+                                             cdp_error *err);
+json_t *cdp_runtime_compile_script_params_encode(const cdp_runtime_compile_script_params *v);
+void cdp_runtime_compile_script_params_free(cdp_runtime_compile_script_params *v);
+
+/* Runtime.compileScript result */
+typedef struct cdp_runtime_compile_script_returns {
+    /* scriptId, Runtime.ScriptId, optional: Id of the script. */
+    bool has_script_id;
+    char *script_id;
+    /* exceptionDetails, Runtime.ExceptionDetails, optional: Exception details. */
+    bool has_exception_details;
+    cdp_runtime_exception_details exception_details;
+} cdp_runtime_compile_script_returns;
+int cdp_runtime_compile_script_returns_decode(const json_t *j,
+                                              cdp_runtime_compile_script_returns *out,
+                                              cdp_error *err);
+json_t *cdp_runtime_compile_script_returns_encode(const cdp_runtime_compile_script_returns *v);
+void cdp_runtime_compile_script_returns_free(cdp_runtime_compile_script_returns *v);
+
 /* Runtime.evaluate parameters */
 typedef struct cdp_runtime_evaluate_params {
     /* expression: Expression to evaluate. */
@@ -906,6 +941,7 @@ typedef enum cdp_method_id {
     CDP_M_HEAP_PROFILER_STOP_TRACKING_HEAP_OBJECTS,
     CDP_M_HEAP_PROFILER_TAKE_HEAP_SNAPSHOT,
     CDP_M_RUNTIME_CALL_FUNCTION_ON,
+    CDP_M_RUNTIME_COMPILE_SCRIPT,
     CDP_M_RUNTIME_DISABLE,
     CDP_M_RUNTIME_ENABLE,
     CDP_M_RUNTIME_EVALUATE,

@@ -201,7 +201,8 @@ static bool read_repeated_members(reader *r, const char *s, size_t n)
         i = skip_ws(s, n, kend) + 1; /* past ':' */
         i = skip_ws(s, n, i);
         size_t vend = value_end(s, n, i);
-        json_t *val = json_loadb(s + i, vend - i, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+        json_t *val = json_loadb(s + i, vend - i,
+                                 JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
         if (!json_is_string(key) || json_array_append_new(held, val) != 0) {
             json_decref(key);
             break; /* out of memory (the text is valid JSON): fall back to jansson's reading */
@@ -231,11 +232,13 @@ int cdp_request_parse(const char *text, size_t len, cdp_request *req, cdp_error 
         *reply_id_known = false;
     if (reply_id)
         *reply_id = 0;
-    /* Numbers as doubles: V8 reads every JSON number so (an id of 1.0 is 1). */
+    /* Numbers as doubles: V8 reads every JSON number so (an id of 1.0 is 1). Strings
+     * may hold U+0000, as V8's reader allows (a request with one still gets its reply). */
     if (text) {
-        root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+        root = json_loadb(text, len,
+                          JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
         if (!root && json_error_code(&jerr) == json_error_duplicate_key) {
-            root = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &jerr);
+            root = json_loadb(text, len, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
             if (json_is_object(root) && !read_repeated_members(&r, text, len))
                 goto failed;
         }

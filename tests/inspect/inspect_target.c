@@ -9,6 +9,8 @@
  *   g_ptrs      global array of 4 pointers: [0] = g_head, [1] = &g_counter,
  *               [2] = a block freed on "free" (make_doomed), [3] = NULL
  *   g_big       global pointer → a block of BIG_SIZE bytes (make_big), word i = i
+ *   g_fan       global array of FAN_N pointers, all to g_head (for the object
+ *               table's bound: one getProperties hands out FAN_N objects)
  *
  * stdout, one line each (the protocol of tests/node/lib/target.js):
  *   start <pid>
@@ -28,6 +30,7 @@
 
 #define REC_N 3
 #define BIG_SIZE 20000
+#define FAN_N 1024
 
 struct record {
     struct record *next;
@@ -39,6 +42,7 @@ struct record *g_head;
 int g_counter = 42;
 void *g_ptrs[4];
 uint64_t *g_big;
+void *g_fan[FAN_N];
 
 struct record *make_record(int i);
 void *make_doomed(void);
@@ -85,6 +89,8 @@ int main(void)
     g_ptrs[1] = &g_counter;
     g_ptrs[2] = make_doomed();
     g_big = make_big();
+    for (int i = 0; i < FAN_N; i++)
+        g_fan[i] = g_head;
     printf("start %d\n", (int)getpid());
     char line[256];
     while (fgets(line, sizeof(line), stdin)) {

@@ -35,6 +35,13 @@ static int exception_ids;
 
 /* ---- the execution context ------------------------------------------------------- */
 
+/* The context's uniqueId: "<isolate>.<n>", as V8 shapes them. */
+static void context_unique(char *out, size_t size)
+{
+    snprintf(out, size, "%" PRIu64 ".%" PRIu64, hs__objects_isolate(),
+             hs__objects_isolate() ^ (uint64_t)0x5bd1e9955bd1e995u);
+}
+
 static json_t *context_description(void)
 {
     char name[64], comm[32] = "", unique[64];
@@ -45,8 +52,7 @@ static json_t *context_description(void)
         fclose(f);
     }
     snprintf(name, sizeof(name), "%s[%d]", comm[0] ? comm : "process", (int)getpid());
-    snprintf(unique, sizeof(unique), "%" PRIu64 ".%" PRIu64, hs__objects_isolate(),
-             hs__objects_isolate() ^ (uint64_t)0x5bd1e9955bd1e995u);
+    context_unique(unique, sizeof(unique));
     return json_pack("{si ss ss ss s{sb}}", "id", HS_CONTEXT_ID, "origin", "", "name", name,
                      "uniqueId", unique, "auxData", "isDefault", 1);
 }
@@ -70,11 +76,15 @@ static void rt_disable(hs_call *c, const json_t *params)
     hs__call_ok(c, NULL);
 }
 
-/* A context named in params (contextId, executionContextId) that is not ours. */
+/* A context named in params (contextId or executionContextId: key, and
+ * uniqueContextId, which DevTools sends once it knows it) that is not ours. */
 static bool other_context(const json_t *params, const char *key)
 {
     const json_t *id = json_object_get(params, key);
-    return id && json_integer_value(id) != HS_CONTEXT_ID;
+    const char *unique = json_string_value(json_object_get(params, "uniqueContextId"));
+    char ours[64];
+    context_unique(ours, sizeof(ours));
+    return (id && json_number_value(id) != HS_CONTEXT_ID) || (unique && strcmp(unique, ours));
 }
 
 /* ---- evaluate ---------------------------------------------------------------------- */
@@ -202,6 +212,34 @@ static void rt_evaluate(hs_call *c, const json_t *params)
     hs__call_ok(c, result);
 }
 
+/* The console asks whether a line is complete before running it: a syntax
+ * error (above all "Unexpected end of input", which makes Enter start a new
+ * line) is reported as V8 reports it; the expression is not kept. */
+static void rt_compile_script(hs_call *c, const json_t *params)
+{
+    if (other_context(params, "executionContextId")) {
+        hs__call_error(c, -32000, NO_CONTEXT);
+        return;
+    }
+    const json_t *e = json_object_get(params, "expression");
+    hs_inspect ix = {0};
+    struct env_ctx ctx = {&ix, hs__call_session(c)};
+    hs_expr_env env = {&ctx, env_name, env_read, env_word};
+    hs_val v;
+    char err[300];
+    size_t col = 0;
+    int rc = hs__expr_eval(json_string_value(e), json_string_length(e), &env, &v, err, sizeof(err),
+                           &col);
+    hs__inspect_end(&ix);
+    json_t *r = NULL;
+    if (rc < 0 && !strncmp(err, "SyntaxError", 11)) {
+        json_t *ex = exception_result(err, col);
+        r = json_pack("{sO}", "exceptionDetails", json_object_get(ex, "exceptionDetails"));
+        json_decref(ex);
+    }
+    hs__call_ok(c, r);
+}
+
 /* ---- objects ------------------------------------------------------------------------ */
 
 static void rt_get_properties(hs_call *c, const json_t *params)
@@ -226,6 +264,14 @@ static void rt_get_properties(hs_call *c, const json_t *params)
         group ? hs__val_properties(&ix, s, group, &v, temp_name_ptrs, temps, ntemps, &msg) : NULL;
     hs__inspect_end(&ix);
     free(group);
+    /* Completion asks for names only: slots are named by their offsets. */
+    json_t *list = json_object_get(r, "result");
+    for (size_t i = json_array_size(list);
+         hs__flag(params, "nonIndexedPropertiesOnly") && i-- > 0;) {
+        const char *n = json_string_value(json_object_get(json_array_get(list, i), "name"));
+        if (n && n[0] >= '0' && n[0] <= '9' && strspn(n, "0123456789") == strlen(n))
+            json_array_remove(list, i);
+    }
     if (r)
         hs__call_ok(c, r);
     else
@@ -365,6 +411,7 @@ const hs_handler hs__runtime_handlers[] = {
     {"Runtime.releaseObjectGroup", rt_release_object_group},
     {"Runtime.callFunctionOn", rt_call_function_on},
     {"Runtime.globalLexicalScopeNames", rt_global_lexical_scope_names},
+    {"Runtime.compileScript", rt_compile_script},
     {"Runtime.runIfWaitingForDebugger", rt_run_if_waiting},
     {"Runtime.getIsolateId", rt_get_isolate_id},
     {"Runtime.getHeapUsage", rt_get_heap_usage},
