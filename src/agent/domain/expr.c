@@ -140,7 +140,7 @@ static uintptr_t address_of(const hs_val *v)
 
 static int is_place(const hs_val *v)
 {
-    return v->kind == HS_VAL_BLOCK || v->kind == HS_VAL_GLOBAL || v->kind == HS_VAL_MEMORY;
+    return v->kind == HS_VAL_BLOCK || v->kind == HS_VAL_GLOBAL;
 }
 
 static int deref(struct parser *p, size_t at, const hs_val *v, hs_val *out)

@@ -1,8 +1,8 @@
 /*
  * value.h — private to the agent's domains: what a Runtime value is on a
  * native heap (docs/design/inspection.md). A value is a number (a word read
- * from memory, or a literal) or a place in memory: a live block, a global
- * variable, or raw readable memory, seen from one address in it.
+ * from memory, or a literal) or a place in memory: a live block or a global
+ * variable's storage, seen from one address in it.
  *
  * expr.c evaluates the expression language to a value through an hs_expr_env
  * (so that it can be tested without a process to look into); values.c gives
@@ -19,7 +19,6 @@ enum hs_val_kind {
     HS_VAL_NUM,    /* a number: num */
     HS_VAL_BLOCK,  /* a live block: [base, base + size), id; seen from addr */
     HS_VAL_GLOBAL, /* a data symbol's storage: [base, base + size) */
-    HS_VAL_MEMORY, /* readable memory that is neither: [base, base + size) */
     HS_VAL_PROCESS /* the global object: the program's globals (`this`) */
 };
 
@@ -32,8 +31,6 @@ typedef struct hs_val {
     uint32_t site; /* HS_VAL_BLOCK: its allocation site */
 } hs_val;
 
-/* How far a raw-memory value reaches from its address. */
-#define HS_VAL_RAW_SPAN 256u
 /* Expressions longer than this, or nested deeper, are refused. */
 #define HS_EXPR_MAX_LEN 4096u
 #define HS_EXPR_MAX_DEPTH 64

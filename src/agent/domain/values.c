@@ -182,13 +182,9 @@ static void place_names(hs_inspect *ix, const hs_val *v, char *cls, size_t cn, c
         snprintf(desc, dn, "&%s%s @ 0x%" PRIxPTR " (%" PRIu64 " bytes)", cls, at, v->addr, v->size);
         break;
     }
-    case HS_VAL_PROCESS:
+    default: /* HS_VAL_PROCESS */
         snprintf(cls, cn, "global");
         snprintf(desc, dn, "global (process %d)", (int)getpid());
-        break;
-    default:
-        snprintf(cls, cn, "(memory)");
-        snprintf(desc, dn, "memory @ 0x%" PRIxPTR, v->addr);
         break;
     }
 }
@@ -255,6 +251,10 @@ static json_t *process_props(hs_inspect *ix, hs_cdp_session *s, const char *grou
          i++) {
         hs_val v;
         char err[128];
+        uintptr_t start;
+        uint64_t ssize;
+        if (!hs__globals_at(g, addr, &start, &ssize))
+            continue; /* not in writable data (__abi_tag, _IO_stdin_used) */
         json_t *val = hs__val_of_global(ix, addr, size, &v, err, sizeof(err)) == 0
                           ? hs__val_remote(ix, s, group, &v, msg)
                           : string(err);
