@@ -331,10 +331,18 @@ static void rt_call_function_on(hs_call *c, const json_t *params)
         return;
     }
     const json_t *args = json_object_get(params, "arguments");
-    const char *arg_id = json_string_value(json_object_get(json_array_get(args, 0), "objectId"));
-    hs_val arg;
+    const json_t *arg0 = json_array_get(args, 0);
+    const char *arg_id = json_string_value(json_object_get(arg0, "objectId"));
+    const json_t *arg_num = json_object_get(arg0, "value");
+    hs_val arg = {.kind = HS_VAL_NUM};
+    /* A primitive comes by value: a number (a slot's word) is stored as one. */
+    bool have = arg_id ? hs__objects_get(s, arg_id, &arg, &msg) == 0 && hs__val_live(&arg)
+                       : json_is_number(arg_num) && json_number_value(arg_num) >= 0 &&
+                             json_number_value(arg_num) < 18446744073709551616.0;
+    if (!arg_id && have)
+        arg.num = (uint64_t)json_number_value(arg_num);
     if (is_save_to_temp(decl) && self.kind == HS_VAL_PROCESS && json_array_size(args) == 1 &&
-        arg_id && hs__objects_get(s, arg_id, &arg, &msg) == 0 && hs__val_live(&arg)) {
+        have) {
         if (ntemps == TEMPS_MAX) {
             hs__call_ok(c, exception_result("RangeError: at most 256 values can be stored", 0));
             return;

@@ -282,7 +282,8 @@ json_t *hs__val_properties(hs_inspect *ix, hs_cdp_session *s, const char *group,
         *msg = "Object is not available";
         return NULL;
     }
-    uint64_t left = v->size - (v->addr - v->base);
+    /* A block shrunk in place since: nothing is left from an address past its end. */
+    uint64_t left = v->addr - v->base < v->size ? v->size - (v->addr - v->base) : 0;
     size_t want = left > SHOW_MAX ? SHOW_MAX : (size_t)left;
     static unsigned char buf[SHOW_MAX];
     ssize_t got = hs__mem_read(v->addr, buf, want);

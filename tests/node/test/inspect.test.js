@@ -255,6 +255,10 @@ describe('inspection of a native process', () => {
     assert.equal((await evaluate(c, `*(${name} + 8)`)).result.description, hex(MAGIC));
     const next = await c.send('Runtime.callFunctionOn', saveArgs((await evaluate(c, 'this')).result.objectId, (await evaluate(c, 'g_big')).result.objectId));
     assert.equal(next.result.value, `temp${Number(name.slice(4)) + 1}`);
+    // A primitive comes by value: a slot's number is stored as that number.
+    const num = await c.send('Runtime.callFunctionOn', { ...saveArgs((await evaluate(c, 'this')).result.objectId, null), arguments: [{ value: 42 }] });
+    assert.equal(next.result.value, `temp${Number(num.result.value.slice(4)) - 1}`);
+    assert.deepEqual((await evaluate(c, num.result.value)).result, { type: 'number', value: 42, description: '42' });
     // Any other function: heapscope runs no JavaScript.
     const other = await c.send('Runtime.callFunctionOn', { functionDeclaration: 'function(){return 1}', objectId: (await evaluate(c, 'this')).result.objectId });
     assert.equal(other.exceptionDetails.text, 'Uncaught');
