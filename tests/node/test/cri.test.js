@@ -7,20 +7,11 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const CDP = require('chrome-remote-interface');
+const { connect } = require('../lib/cdp');
 const config = require('../lib/config');
 const { startTarget, referenceChecksum } = require('../lib/target');
 
 const MiB = 1024 * 1024;
-
-async function connect(tg) {
-  const client = await CDP({ host: '127.0.0.1', port: tg.port });
-  let closed = false;
-  client.on('disconnect', () => {
-    closed = true;
-  });
-  tg.onCleanup(() => (closed ? undefined : client.close()));
-  return client;
-}
 
 /* Awaits a promise that must reject with a CDP error; returns the error. */
 async function protocolError(promise, what) {

@@ -12,7 +12,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const CDP = require('chrome-remote-interface');
+const { connect } = require('../lib/cdp');
 const config = require('../lib/config');
 const { startTarget } = require('../lib/target');
 const { streamSnapshot, chunksOf, parseSnapshot } = require('../lib/heapsnapshot');
@@ -26,13 +26,6 @@ const MAGIC = 0x1122334455667788n;
 const FAN_N = 1024;
 const OBJECTS_MAX = 65536;
 
-async function connect(tg) {
-  const client = await CDP({ host: '127.0.0.1', port: tg.port });
-  let closed = false;
-  client.on('disconnect', () => (closed = true));
-  tg.onCleanup(() => (closed ? undefined : client.close()));
-  return client;
-}
 
 /* The JSON-RPC error of a call that must fail. */
 async function failure(promise) {

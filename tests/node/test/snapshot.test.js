@@ -14,6 +14,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const CDP = require('chrome-remote-interface');
+const { connect } = require('../lib/cdp');
 const config = require('../lib/config');
 const { startTarget, withTimeout } = require('../lib/target');
 const { streamSnapshot, chunksOf, parseSnapshot, siteFunction, blocksOf, memlabName, memlabLoad, traceNodes } = require('../lib/heapsnapshot');
@@ -32,13 +33,6 @@ const VECTOR_SITE = 'std::__new_allocator<cxx::TreeNode*>::allocate';
 
 /* ---------- talking to the agent ---------- */
 
-async function connect(tg) {
-  const client = await CDP({ host: '127.0.0.1', port: tg.port });
-  let closed = false;
-  client.on('disconnect', () => (closed = true));
-  tg.onCleanup(() => (closed ? undefined : client.close()));
-  return client;
-}
 
 const takeSnapshot = (client, params) => streamSnapshot(client, 'HeapProfiler.takeHeapSnapshot', params);
 
