@@ -28,6 +28,7 @@ export const env = {
   nodeSnapshotTarget: path.join(here, '..', 'targets', 'node_snapshot.js'),
   cTimelineTarget: pathFrom('HS_BROWSER_TIMELINE_TARGET', path.join(repo, 'build', 'bin', 'hs-browser-timeline-target')),
   nodeTimelineTarget: path.join(here, '..', 'targets', 'node_timeline.js'),
+  inspectTarget: pathFrom('HS_INSPECT_TARGET', path.join(repo, 'build', 'bin', 'hs-inspect-target')),
   sharedDir: pathFrom('HS_SHARED_DIR', path.join(repo, '..', 'shared')),
   // Limits for a loaded 2-core machine. Every wait is for an event or a page
   // state with one of these as its bound, never a sleep.

@@ -141,15 +141,18 @@ export class Program {
     );
   }
 
-  /* Sends one command line and returns its answer; an answer other than "ok …" is an error. */
-  async command(cmd, ms = env.actionMs) {
+  /*
+   * Sends one command line and returns its answer; an answer that `expect`
+   * does not match ("ok …" by default) is an error.
+   */
+  async command(cmd, ms = env.actionMs, expect = /^ok/) {
     if (this.cursor === 0) {
       const first = await this.nextLine(ms, 'the "start" line');
       if (!first.startsWith('start ')) throw new Error(`${this.label}: first line should be "start <pid>", not ${JSON.stringify(first)}`);
     }
     this.proc.stdin.write(`${cmd}\n`);
     const answer = await this.nextLine(ms, `the answer to "${cmd}"`);
-    if (!answer.startsWith('ok')) throw new Error(`${this.label} answered ${JSON.stringify(answer)} to ${JSON.stringify(cmd)}\n${this.stderr.slice(-2000)}`);
+    if (!expect.test(answer)) throw new Error(`${this.label} answered ${JSON.stringify(answer)} to ${JSON.stringify(cmd)}\n${this.stderr.slice(-2000)}`);
     return answer;
   }
 

@@ -74,7 +74,7 @@ export class Timeline {
    */
   async record(program, { stacks, phases }) {
     // The launcher (type radios, the checkbox, Start) is under the sidebar's "Profiles" once a profile is shown.
-    await this.page.getByRole('treeitem', { name: 'Profiles' }).click();
+    await this.page.getByRole('treeitem', { name: 'Profiles', exact: true }).click();
     await this.dt.selectProfileType('Allocations on timeline');
     await this.page.getByRole('checkbox', { name: 'Allocation stack traces (more overhead)' }).setChecked(stacks);
     this.ticks();
