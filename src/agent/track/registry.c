@@ -456,7 +456,15 @@ int hs__registry_lookup(uintptr_t addr, hs_block *out)
             hs_block best = {0, 0, 0, 0};
             int have = 0;
             hs__lock(&lf->lock);
-            for (uint32_t i = 0; lf->slots && i < (1u << lf->cap_log2); i++) {
+            /* Most addresses asked about are a block's start (a pointer to
+             * it): its granule's key finds it with one probe, and no other
+             * block can start between it and addr. Else scan the window. */
+            int64_t at = w == addr >> LEAF_SHIFT ? leaf_find(lf, key_of(addr)) : -1;
+            if (at >= 0) {
+                slot_to_block(lf, &lf->slots[at], &best);
+                have = 1;
+            }
+            for (uint32_t i = 0; !(at >= 0) && lf->slots && i < (1u << lf->cap_log2); i++) {
                 if (!lf->slots[i].id)
                     continue;
                 hs_block b;
