@@ -53,6 +53,7 @@ import time  # noqa: E402
 
 import run  # noqa: E402  (bench/run.py: one copy of what the benches share)
 from run import first_line, loadavg, machine  # noqa: E402
+from snapshot import Failed, rel, status_kib  # noqa: E402  (bench/snapshot.py's, not copies)
 
 ROOT = os.path.dirname(HERE)
 SCRUB_PREFIXES = ("HEAPSCOPE_", "MALLOC_", "NODE_", "UV_", "V8_")
@@ -79,29 +80,6 @@ process.stdin.on('end', () => process.exit(0));
 def log(msg):
     sys.stderr.write("inspect.py: %s\n" % msg)
     sys.stderr.flush()
-
-
-def rel(p):
-    try:
-        r = os.path.relpath(p, os.getcwd())
-        return r if not r.startswith("../../") else p
-    except ValueError:
-        return p
-
-
-class Failed(Exception):
-    pass
-
-
-def status_kib(pid, key):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 class Target:
