@@ -315,7 +315,7 @@ static void hp_get_heap_object_id(hs_call *c, const json_t *params)
     hs_val v;
     const char *msg = NULL;
     if (hs__objects_get(hs__call_session(c), json_string_value(json_object_get(params, "objectId")),
-                        &v, &msg) < 0) {
+                        &v, NULL, &msg) < 0) {
         hs__call_error(c, -32000, msg);
         return;
     }

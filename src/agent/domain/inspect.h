@@ -26,13 +26,16 @@ uint64_t hs__objects_isolate(void);
  * 0, or -1 when the table is full or out of memory (message in *msg). */
 int hs__objects_add(hs_cdp_session *s, const char *group, const hs_val *v, char *id,
                     const char **msg);
-/* The value behind an object id of s: 0, or -1 with V8's message ("Invalid
- * remote object id", "Cannot find context with specified id", "Could not
- * find object with given id"). */
-int hs__objects_get(hs_cdp_session *s, const char *id, hs_val *out, const char **msg);
-/* The group of an object id (NULL if none): for objects made from it. */
-const char *hs__objects_group(hs_cdp_session *s, const char *id);
-int hs__objects_release(hs_cdp_session *s, const char *id); /* same errors as get */
+/* The value behind an object id of s, and its group if group is not NULL
+ * (valid until the object is released): 0, or -1 with V8's message
+ * ("Invalid remote object id", "Cannot find context with specified id",
+ * "Could not find object with given id"). */
+int hs__objects_get(hs_cdp_session *s, const char *id, hs_val *out, const char **group,
+                    const char **msg);
+/* Runtime.releaseObject: 0 once no object has that id (released now, or
+ * already gone, as V8 answers); -1 with V8's message for an id that is
+ * malformed or of another context. */
+int hs__objects_release(hs_cdp_session *s, const char *id, const char **msg);
 void hs__objects_release_group(hs_cdp_session *s, const char *group);
 void hs__objects_session_closed(hs_cdp_session *s);
 /* Live objects now (tests and the summary). */

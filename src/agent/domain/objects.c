@@ -31,6 +31,7 @@ static struct {
     uint64_t isolate;
 } T;
 
+static const char NOT_FOUND[] = "Could not find object with given id";
 static const char FULL[] = "heapscope holds at most 65536 remote objects: release object groups "
                            "(Runtime.releaseObjectGroup) to inspect more";
 
@@ -142,34 +143,28 @@ static struct obj *find(hs_cdp_session *s, const char *id, const char **msg)
     }
     if (lo < T.len && T.v[lo].n == part[2] && T.v[lo].s == s)
         return &T.v[lo];
-    *msg = "Could not find object with given id";
+    *msg = NOT_FOUND;
     return NULL;
 }
 
-int hs__objects_get(hs_cdp_session *s, const char *id, hs_val *out, const char **msg)
+int hs__objects_get(hs_cdp_session *s, const char *id, hs_val *out, const char **group,
+                    const char **msg)
 {
     struct obj *o = find(s, id, msg);
     if (!o)
         return -1;
     *out = o->v;
+    if (group)
+        *group = o->group;
     return 0;
 }
 
-const char *hs__objects_group(hs_cdp_session *s, const char *id)
+int hs__objects_release(hs_cdp_session *s, const char *id, const char **msg)
 {
-    const char *msg;
-    struct obj *o = find(s, id, &msg);
-    return o ? o->group : NULL;
-}
-
-int hs__objects_release(hs_cdp_session *s, const char *id)
-{
-    const char *msg;
-    struct obj *o = find(s, id, &msg);
-    if (!o)
-        return -1;
-    release(o);
-    return 0;
+    struct obj *o = find(s, id, msg);
+    if (o)
+        release(o);
+    return o || *msg == NOT_FOUND ? 0 : -1;
 }
 
 void hs__objects_release_group(hs_cdp_session *s, const char *group)

@@ -178,6 +178,18 @@ static json_t *exception_result(const char *text, size_t col)
                      "scriptId", "0", "exception", exc);
 }
 
+/* params.expression evaluated in s's view of the process (ix: open until
+ * the caller ends it). 0 and *v, or -1 with the error and its column. */
+static int eval_param(hs_cdp_session *s, const json_t *params, hs_inspect *ix, hs_val *v, char *err,
+                      size_t errlen, size_t *col)
+{
+    const json_t *e = json_object_get(params, "expression");
+    struct env_ctx ctx = {ix, s};
+    hs_expr_env env = {&ctx, env_name, env_read, env_word};
+    const char *src = json_string_value(e);
+    return hs__expr_eval(src ? src : "", json_string_length(e), &env, v, err, errlen, col);
+}
+
 static void rt_evaluate(hs_call *c, const json_t *params)
 {
     hs_cdp_session *s = hs__call_session(c);
@@ -185,17 +197,13 @@ static void rt_evaluate(hs_call *c, const json_t *params)
         hs__call_error(c, -32000, NO_CONTEXT);
         return;
     }
-    const char *src = json_string_value(json_object_get(params, "expression"));
-    size_t len = json_string_length(json_object_get(params, "expression"));
     const char *group = json_string_value(json_object_get(params, "objectGroup"));
     hs_inspect ix = {0};
-    struct env_ctx ctx = {&ix, s};
-    hs_expr_env env = {&ctx, env_name, env_read, env_word};
     hs_val v;
     char err[300];
     size_t col = 0;
     json_t *result;
-    if (hs__expr_eval(src ? src : "", len, &env, &v, err, sizeof(err), &col) < 0) {
+    if (eval_param(s, params, &ix, &v, err, sizeof(err), &col) < 0) {
         result = exception_result(err, col);
     } else {
         const char *msg = "Internal error";
@@ -221,15 +229,11 @@ static void rt_compile_script(hs_call *c, const json_t *params)
         hs__call_error(c, -32000, NO_CONTEXT);
         return;
     }
-    const json_t *e = json_object_get(params, "expression");
     hs_inspect ix = {0};
-    struct env_ctx ctx = {&ix, hs__call_session(c)};
-    hs_expr_env env = {&ctx, env_name, env_read, env_word};
     hs_val v;
     char err[300];
     size_t col = 0;
-    int rc = hs__expr_eval(json_string_value(e), json_string_length(e), &env, &v, err, sizeof(err),
-                           &col);
+    int rc = eval_param(hs__call_session(c), params, &ix, &v, err, sizeof(err), &col);
     hs__inspect_end(&ix);
     json_t *r = NULL;
     if (rc < 0 && !strncmp(err, "SyntaxError", 11)) {
@@ -246,9 +250,10 @@ static void rt_get_properties(hs_call *c, const json_t *params)
 {
     hs_cdp_session *s = hs__call_session(c);
     const char *id = json_string_value(json_object_get(params, "objectId"));
-    const char *msg = NULL;
+    const char *msg = NULL, *group = NULL;
     hs_val v;
-    if (hs__objects_get(s, id, &v, &msg) < 0) {
+    /* What the slots point at joins the object's group. */
+    if (hs__objects_get(s, id, &v, &group, &msg) < 0) {
         hs__call_error(c, -32000, msg);
         return;
     }
@@ -257,13 +262,9 @@ static void rt_get_properties(hs_call *c, const json_t *params)
         hs__call_ok(c, json_pack("{s[]}", "result"));
         return;
     }
-    /* What the slots point at joins the object's group. */
-    char *group = strdup(hs__objects_group(s, id) ? hs__objects_group(s, id) : "");
     hs_inspect ix = {0};
-    json_t *r =
-        group ? hs__val_properties(&ix, s, group, &v, temp_name_ptrs, temps, ntemps, &msg) : NULL;
+    json_t *r = hs__val_properties(&ix, s, group, &v, temp_name_ptrs, temps, ntemps, &msg);
     hs__inspect_end(&ix);
-    free(group);
     /* Completion asks for names only: slots are named by their offsets. */
     json_t *list = json_object_get(r, "result");
     for (size_t i = json_array_size(list);
@@ -283,16 +284,10 @@ static void rt_release_object(hs_call *c, const json_t *params)
     hs_cdp_session *s = hs__call_session(c);
     const char *id = json_string_value(json_object_get(params, "objectId"));
     const char *msg = NULL;
-    hs_val v;
-    /* V8 finds the context, then releases whatever has that id: an object
-     * already gone is not an error. */
-    if (hs__objects_get(s, id, &v, &msg) < 0 &&
-        strcmp(msg, "Could not find object with given id")) {
+    if (hs__objects_release(s, id, &msg) < 0)
         hs__call_error(c, -32000, msg);
-        return;
-    }
-    hs__objects_release(s, id);
-    hs__call_ok(c, NULL);
+    else
+        hs__call_ok(c, NULL);
 }
 
 static void rt_release_object_group(hs_call *c, const json_t *params)
@@ -325,7 +320,7 @@ static void rt_call_function_on(hs_call *c, const json_t *params)
             "Either ObjectId or executionContextId or uniqueContextId must be specified");
         return;
     }
-    if (id ? hs__objects_get(s, id, &self, &msg) < 0
+    if (id ? hs__objects_get(s, id, &self, NULL, &msg) < 0
            : other_context(params, "executionContextId")) {
         hs__call_error(c, -32000, id ? msg : NO_CONTEXT);
         return;
@@ -336,7 +331,7 @@ static void rt_call_function_on(hs_call *c, const json_t *params)
     const json_t *arg_num = json_object_get(arg0, "value");
     hs_val arg = {.kind = HS_VAL_NUM};
     /* A primitive comes by value: a number (a slot's word) is stored as one. */
-    bool have = arg_id ? hs__objects_get(s, arg_id, &arg, &msg) == 0 && hs__val_live(&arg)
+    bool have = arg_id ? hs__objects_get(s, arg_id, &arg, NULL, &msg) == 0 && hs__val_live(&arg)
                        : json_is_number(arg_num) && json_number_value(arg_num) >= 0 &&
                              json_number_value(arg_num) < 18446744073709551616.0;
     if (!arg_id && have)
