@@ -22,7 +22,7 @@
 // that the UI waits for, never for time.
 
 import path from 'node:path';
-import { env, artifactPath, withTimeout } from './env.mjs';
+import { env, artifactPath, untilChecked } from './env.mjs';
 
 /* The radio labels of Chromium 156's Memory panel; the brief's older name maps to the new one. */
 const PROFILE_TYPES = {
@@ -86,23 +86,7 @@ export class CdpWatch {
   }
 
   until(check, ms, what) {
-    let w;
-    return withTimeout(
-      new Promise((resolve, reject) => {
-        w = () => {
-          try {
-            const v = check();
-            if (v !== undefined) resolve(v);
-          } catch (e) {
-            reject(e);
-          }
-        };
-        this.waiters.add(w);
-        w();
-      }),
-      ms,
-      what
-    ).finally(() => this.waiters.delete(w));
+    return untilChecked(this.waiters, check, ms, what);
   }
 
   /* {request, reply}; reply is the whole message ({id, result} or {id, error}). */

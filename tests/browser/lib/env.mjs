@@ -71,3 +71,29 @@ export function withTimeout(promise, ms, what) {
   });
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
 }
+
+/*
+ * Resolves with check()'s first value other than undefined, or rejects with
+ * what check() throws, or after ms (withTimeout). check() runs now and then
+ * each time the owner of `waiters` (a Set) calls the functions in it, as the
+ * CDP watchers do on every frame; the waiter is removed either way.
+ */
+export function untilChecked(waiters, check, ms, what) {
+  let w;
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      w = () => {
+        try {
+          const v = check();
+          if (v !== undefined) resolve(v);
+        } catch (e) {
+          reject(e);
+        }
+      };
+      waiters.add(w);
+      w();
+    }),
+    ms,
+    what
+  ).finally(() => waiters.delete(w));
+}

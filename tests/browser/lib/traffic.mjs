@@ -22,7 +22,7 @@
 // with a method and no id an event. Waits are bounded and re-checked on
 // every frame, never timed.
 
-import { env, withTimeout } from './env.mjs';
+import { env, untilChecked } from './env.mjs';
 
 /* Requests sent on a timer, whatever the UI does. */
 export const POLLED = ['Runtime.getHeapUsage'];
@@ -118,24 +118,16 @@ export class Traffic {
 
   /* Resolves with check()'s first non-undefined value, re-checked on every frame. */
   until(check, ms = env.actionMs, what = 'a CDP frame') {
-    let w;
-    return withTimeout(
-      new Promise((resolve, reject) => {
-        w = () => {
-          try {
-            const v = check();
-            if (v !== undefined) resolve(v);
-            else if (this.closed) throw new Error(`the connection to the target ended (${this.closed}) while waiting for ${what}`);
-          } catch (e) {
-            reject(e);
-          }
-        };
-        this.waiters.add(w);
-        w();
-      }),
+    return untilChecked(
+      this.waiters,
+      () => {
+        const v = check();
+        if (v === undefined && this.closed) throw new Error(`the connection to the target ended (${this.closed}) while waiting for ${what}`);
+        return v;
+      },
       ms,
       what
-    ).finally(() => this.waiters.delete(w));
+    );
   }
 
   /*

@@ -49,7 +49,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { env, artifactPath } from '../lib/env.mjs';
 import { startProgram } from '../lib/proc.mjs';
 import { launchChromium } from '../lib/browser.mjs';
@@ -57,13 +56,12 @@ import { openMemoryPanel } from '../lib/devtools.mjs';
 import { HeapSnapshots, describeRows, sourceSites } from '../lib/snapshot.mjs';
 import { Timeline } from '../lib/timeline.mjs';
 import { recordTraffic, POLLED } from '../lib/traffic.mjs';
+import { POPOVER, ok, chromiumVersion, contextCreated, snapshotRow, selectedRow, hoverName, hidePopover, popoverLine, popoverTitle, popoverTree, lines, contextMenu, typeInConsole, consoleMessage, consoleTexts, lastRequests } from '../lib/inspect.mjs';
 
 const SHOT = 'devtools-agent-inspect';
 const SOURCE = path.join(env.repo, 'tests', 'inspect', 'inspect_target.c');
 const FIXTURE = path.join(env.repo, 'tests', 'browser', 'fixtures', 'devtools-agent-attach.json');
 const NODE_FIXTURE = path.join(env.repo, 'tests', 'browser', 'fixtures', 'devtools-node-inspection.json');
-const ROW = 'tr.data-grid-data-grid-node';
-const POPOVER = '[data-stable-name-for-test="object-popover-content"]';
 const RECORDS = 3;
 const RECORD_SIZE = 32;
 const MAGIC = 0x1122334455667788n;
@@ -105,84 +103,6 @@ function nodeAttachAnswers() {
 
 const answerOf = (pair) => (!pair.reply ? 'no reply' : pair.reply.error ? pair.reply.error.code : 'result');
 
-/*
- * The nth message of DevTools' Console whose rendered text matches re, once
- * shown: {handle, text} (as in the node twin: an object's message is a tree
- * in shadow roots holding their own <style>, so its text is read from the
- * flat tree without style elements).
- */
-async function consoleMessage(page, re, nth = 0) {
-  const found = await page.waitForFunction(
-    ({ source, flags, nth: n }) => {
-      const text = (node) => {
-        if (node.nodeType === Node.TEXT_NODE) return node.data;
-        if (node.nodeType !== Node.ELEMENT_NODE || node.localName === 'style' || node.localName === 'template') return '';
-        const kids = node.localName === 'slot' ? node.assignedNodes() : node.shadowRoot ? node.shadowRoot.childNodes : node.childNodes;
-        return [...kids].map(text).join('');
-      };
-      const messages = [];
-      const visit = (root) => {
-        for (const el of root.querySelectorAll('*')) {
-          if (el.classList.contains('console-message-text')) messages.push(el);
-          if (el.shadowRoot) visit(el.shadowRoot);
-        }
-      };
-      visit(document);
-      const match = new RegExp(source, flags);
-      const hits = messages.map((el) => ({ el, text: text(el).replace(/\s+/g, ' ').trim() })).filter((m) => match.test(m.text));
-      return hits[n] ? { el: hits[n].el, text: hits[n].text } : null;
-    },
-    { source: re.source, flags: re.flags, nth },
-    { timeout: env.actionMs, polling: 100 }
-  );
-  const handle = await found.getProperty('el');
-  const text = await (await found.getProperty('text')).jsonValue();
-  return { handle: handle.asElement(), text };
-}
-
-/* Every message of DevTools' Console, as rendered (for failure messages). */
-async function consoleTexts(page) {
-  return page
-    .locator('.console-message-text')
-    .allInnerTexts()
-    .catch(() => []);
-}
-
-/*
- * The popover's property lines as a tree: [{line: "name: value", children: [...]}],
- * children being the lines shown under an expanded property. The popover's
- * tree (devtools-tree) has an open shadow root: an ol[role=tree] of li, each
- * followed by its ol.children; the li carries the property's name in
- * data-object-property-name-for-test, its value is the span.value of its title.
- */
-async function popoverTree(page) {
-  return page.locator(POPOVER).evaluate((root) => {
-    const walk = (ol) =>
-      [...ol.children]
-        .filter((li) => li.localName === 'li')
-        .map((li) => {
-          const name = li.getAttribute('data-object-property-name-for-test');
-          const value = li.querySelector('.tree-element-title .value');
-          const next = li.nextElementSibling;
-          const open = li.classList.contains('expanded') && next && next.localName === 'ol' && next.classList.contains('children');
-          return { line: `${name}: ${value ? value.textContent.replace(/\s+/g, ' ').trim() : ''}`, children: open ? walk(next) : [] };
-        });
-    const tree = root.querySelector('devtools-tree');
-    const top = tree && tree.shadowRoot && tree.shadowRoot.querySelector('ol[role=tree]');
-    return top ? walk(top) : [];
-  });
-}
-
-const lines = (tree) => tree.map((n) => n.line);
-
-function chromiumVersion() {
-  try {
-    return execFileSync(env.chromium, ['--version'], { encoding: 'utf8', timeout: 10000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 test('heapscope agent: object inspection in DevTools (attach, popover, $0, Store as global variable, console, Reveal in summary view, Collect garbage, sampling, timeline)', { timeout: 85000 }, async (t) => {
   fs.rmSync(artifactPath(`${SHOT}-failed.png`), { force: true });
   const started = Date.now();
@@ -206,10 +126,6 @@ test('heapscope agent: object inspection in DevTools (attach, popover, $0, Store
   const dt = await openMemoryPanel(browser, { ws: program.ws });
   const page = dt.page;
   const snaps = new HeapSnapshots(dt);
-  const ok = (pair) => {
-    assert.ok(pair.reply && !pair.reply.error, `${pair.method} ${JSON.stringify(pair.params)} answered ${JSON.stringify(pair.reply)}`);
-    return pair.reply.result;
-  };
   const lap = (name) => {
     timings[name] = Date.now() - started;
   };
@@ -219,7 +135,7 @@ test('heapscope agent: object inspection in DevTools (attach, popover, $0, Store
     // HeapProfiler.enable is the last of the attach requests (the node
     // recording's order); then every request of the step must be answered.
     await traffic.reply('HeapProfiler.enable');
-    const context = await traffic.until(() => traffic.events('attach').find((e) => e.method === 'Runtime.executionContextCreated'), env.actionMs, 'Runtime.executionContextCreated');
+    const context = await contextCreated(traffic);
     const attach = await traffic
       .until(() => (traffic.pairs('attach').every((r) => r.reply) ? traffic.pairs('attach') : undefined), env.actionMs, 'answers to every attach request')
       .catch((e) => {
@@ -285,22 +201,18 @@ test('heapscope agent: object inspection in DevTools (attach, popover, $0, Store
     for (const r of instances) assert.equal(r.exact['Shallow size'], `${RECORD_SIZE} B`, describeRows([r]));
     await shot('summary');
     lap('snapshot');
-    const row = (r) => page.locator(ROW).filter({ hasText: `@${r.id}` }).first();
-    const hidePopover = async () => {
-      await snaps.panel.getByRole('combobox', { name: 'Perspective' }).hover();
-      await page.locator(POPOVER).waitFor({ state: 'detached' });
-    };
+    const row = (r) => snapshotRow(page, r.id);
 
     // Which row is which record: each row's popover says the block's address.
     traffic.step('identify');
     const described = {};
     for (const r of instances) {
       if (Object.values(described).includes(headDescription) && Object.values(described).includes(rec1Description)) break;
-      await row(r).locator('span.value').first().hover();
+      await hoverName(row(r));
       const obj = ok(await traffic.reply('HeapProfiler.getObjectByHeapObjectId', { match: (p) => p.objectGroup === 'popover' && p.objectId === String(r.id) }));
       described[r.id] = obj.result.description;
       await page.locator(`${POPOVER} .object-popover-title`).filter({ hasText: obj.result.description }).waitFor();
-      await hidePopover();
+      await hidePopover(page, snaps);
     }
     const head = instances.find((r) => described[r.id] === headDescription);
     const other = instances.find((r) => described[r.id] === rec1Description);
@@ -313,11 +225,11 @@ test('heapscope agent: object inspection in DevTools (attach, popover, $0, Store
 
     // ---- hover: the popover with the slots ----
     traffic.step('hover');
-    await row(head).locator('span.value').first().hover();
+    await hoverName(row(head));
     const got = ok(await traffic.reply('HeapProfiler.getObjectByHeapObjectId', { match: (p) => p.objectGroup === 'popover' && p.objectId === String(head.id) }));
     assert.equal(got.result.description, headDescription, 'the block the row stands for, by the address the program printed');
-    await page.locator(POPOVER).locator('.name-and-value').filter({ hasText: /^24\s*:/ }).waitFor();
-    const title = (await page.locator(`${POPOVER} .object-popover-title`).innerText()).trim();
+    await popoverLine(page, /^24\s*:/).waitFor();
+    const title = await popoverTitle(page);
     assert.equal(title, headDescription, 'the popover title');
     const top = await popoverTree(page);
     const topLines = lines(top);
@@ -331,9 +243,9 @@ test('heapscope agent: object inspection in DevTools (attach, popover, $0, Store
     traffic.step('hover-expand');
     const slot0 = traffic.pairs('hover').find((r) => r.method === 'Runtime.getProperties' && r.params.ownProperties)?.reply?.result?.result?.find((p) => p.name === '0')?.value;
     assert.ok(slot0?.objectId, `slot 0 has an objectId: ${JSON.stringify(slot0)}`);
-    await page.locator(POPOVER).locator('.name-and-value').filter({ hasText: /^0\s*:/ }).first().click();
+    await popoverLine(page, /^0\s*:/).first().click();
     ok(await traffic.reply('Runtime.getProperties', { match: (p) => p.objectId === slot0.objectId && p.ownProperties }));
-    await page.locator(POPOVER).locator('.name-and-value').filter({ hasText: `${hex(MAGIC + 1n)}` }).waitFor();
+    await popoverLine(page, `${hex(MAGIC + 1n)}`).waitFor();
     const expandedTree = await popoverTree(page);
     const under = expandedTree.find((n) => n.line.startsWith('0: '))?.children || [];
     const underLines = lines(under);
@@ -345,17 +257,13 @@ test('heapscope agent: object inspection in DevTools (attach, popover, $0, Store
 
     // Moving away hides it and releases its object group.
     traffic.step('hover-hide');
-    await snaps.panel.getByRole('combobox', { name: 'Perspective' }).hover();
-    await page.locator(POPOVER).waitFor({ state: 'detached' });
+    await hidePopover(page, snaps);
     ok(await traffic.reply('Runtime.releaseObjectGroup', { match: (p) => p.objectGroup === 'popover' }));
     lap('popover');
 
     // ---- Store as global variable (right-click beside the name: over it a popover would start) ----
     traffic.step('store-global');
-    const cell = row(head).locator('td').first();
-    const box = await cell.boundingBox();
-    await cell.click({ button: 'right', position: { x: Math.round(box.width * 0.75), y: Math.round(box.height / 2) } });
-    await page.getByRole('menuitem', { name: 'Store as global variable' }).click();
+    await contextMenu(page, row(head).locator('td').first(), 'Store as global variable', { x: 0.75 });
     const saved = ok(await traffic.reply('Runtime.callFunctionOn'));
     assert.deepEqual(saved.result, { type: 'string', value: 'temp1' });
     const temp1 = ok(await traffic.reply('Runtime.evaluate', { match: (p) => p.expression === 'temp1' && p.objectGroup === 'console' }));
@@ -368,12 +276,9 @@ test('heapscope agent: object inspection in DevTools (attach, popover, $0, Store
     await shot('stored');
 
     // ---- the console ----
-    const prompt = page.getByRole('textbox', { name: 'Console prompt' });
     const enter = async (step, expression) => {
       traffic.step(step);
-      await prompt.click();
-      await page.keyboard.type(expression);
-      await page.keyboard.press('Enter');
+      await typeInConsole(page, expression);
       return traffic.reply('Runtime.evaluate', { match: (p) => p.objectGroup === 'console' && p.expression === expression });
     };
     const magic = await enter('console-magic', '*(temp1 + 8)');
@@ -400,14 +305,12 @@ test('heapscope agent: object inspection in DevTools (attach, popover, $0, Store
     await snaps.filterByClass('make_scratch');
     await snaps.rows((rs) => !rs.some((r) => r.name === site.make_record));
     traffic.step('reveal-from-console');
-    await (await consoleMessage(page, new RegExp(`^${escapeRe(headDescription)}$`))).handle.click({ button: 'right' });
-    await page.getByRole('menuitem', { name: 'Reveal in summary view' }).click();
+    await contextMenu(page, (await consoleMessage(page, new RegExp(`^${escapeRe(headDescription)}$`))).handle, 'Reveal in summary view');
     assert.equal(ok(await traffic.reply('HeapProfiler.getHeapObjectId')).heapSnapshotObjectId, String(head.id));
     // Selecting the revealed row makes it $0 again.
     ok(await traffic.reply('HeapProfiler.addInspectedHeapObject', { match: (p) => p.heapObjectId === String(head.id) }));
-    const selected = (rs) => rs.find((r) => r.selected);
-    const revealed = await snaps.rows((rs) => selected(rs)?.id === head.id);
-    assert.equal(selected(revealed)?.id, head.id, `the selected row after revealing temp1:\n${describeRows(revealed)}`);
+    const revealed = await snaps.rows((rs) => selectedRow(rs)?.id === head.id);
+    assert.equal(selectedRow(revealed)?.id, head.id, `the selected row after revealing temp1:\n${describeRows(revealed)}`);
     await shot('revealed');
     lap('reveal');
 
@@ -496,10 +399,7 @@ test('heapscope agent: object inspection in DevTools (attach, popover, $0, Store
   } catch (e) {
     await dt.screenshot(`${SHOT}-failed`).catch(() => {});
     const shown = await consoleTexts(page);
-    const last = traffic
-      .pairs()
-      .slice(-12)
-      .map((r) => `[${r.step}] ${r.method} ${JSON.stringify(r.params || {}).slice(0, 200)} -> ${JSON.stringify(r.reply || 'no reply').slice(0, 300)}`);
+    const last = lastRequests(traffic, { replyChars: 300 });
     throw new Error(
       `${e.message}\n--- DevTools' Console panel ---\n${shown.join('\n')}\n--- DevTools' own console ---\n${dt.log.tail()}\n--- last requests ---\n${last.join('\n')}\n--- agent stderr ---\n${program.stderr.slice(-2000)}`,
       { cause: e }

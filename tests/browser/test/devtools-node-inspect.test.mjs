@@ -23,19 +23,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { env, artifactPath } from '../lib/env.mjs';
 import { startProgram } from '../lib/proc.mjs';
 import { launchChromium } from '../lib/browser.mjs';
 import { openMemoryPanel } from '../lib/devtools.mjs';
 import { HeapSnapshots, describeRows } from '../lib/snapshot.mjs';
 import { recordTraffic } from '../lib/traffic.mjs';
+import { ROW, ok, chromiumVersion, contextCreated, snapshotRow, selectedRow, hoverName, hidePopover, popoverLine, popoverTitle, popoverLines, contextMenu, typeInConsole, consoleMessage, consoleTexts, lastRequests } from '../lib/inspect.mjs';
 
 const SHOT = 'devtools-node-inspect';
 const TARGET = path.join(env.repo, 'tests', 'browser', 'targets', 'node_inspect.js');
 const FIXTURE = path.join(env.repo, 'tests', 'browser', 'fixtures', 'devtools-node-inspection.json');
-const ROW = 'tr.data-grid-data-grid-node';
-const POPOVER = '[data-stable-name-for-test="object-popover-content"]';
 
 /* Steps whose methods are the same on every run (no typing, no timer). */
 const STABLE_STEPS = ['select', 'hover', 'hover-expand', 'hover-hide', 'store-global', 'console-array-expand', 'reveal-from-console', 'reveal-from-retainers', 'collect-garbage'];
@@ -49,55 +47,6 @@ const CONSOLE_METHODS = new Set([
   'Runtime.getProperties',
   'Runtime.getHeapUsage',
 ]);
-
-/* The popover's property lines, "name: value" ("kind: \"probe\"", "count: 42"). */
-async function popoverLines(page) {
-  // innerText puts spaces around the separator ("kind : ..."): one form.
-  return page.locator(`${POPOVER} .name-and-value`).evaluateAll((els) => els.map((el) => el.innerText.replace(/\s+/g, ' ').trim().replace(/^(.*?) : /, '$1: ')));
-}
-
-/*
- * The nth message of DevTools' Console whose rendered text matches re, once
- * shown: {handle, text}. An object's message is a tree in shadow roots that
- * hold their own <style>, so the text is read from the flat tree without
- * style elements (playwright's hasText would see the CSS too).
- */
-async function consoleMessage(page, re, nth = 0) {
-  const found = await page.waitForFunction(
-    ({ source, flags, nth: n }) => {
-      const text = (node) => {
-        if (node.nodeType === Node.TEXT_NODE) return node.data;
-        if (node.nodeType !== Node.ELEMENT_NODE || node.localName === 'style' || node.localName === 'template') return '';
-        const kids = node.localName === 'slot' ? node.assignedNodes() : node.shadowRoot ? node.shadowRoot.childNodes : node.childNodes;
-        return [...kids].map(text).join('');
-      };
-      const messages = [];
-      const visit = (root) => {
-        for (const el of root.querySelectorAll('*')) {
-          if (el.classList.contains('console-message-text')) messages.push(el);
-          if (el.shadowRoot) visit(el.shadowRoot);
-        }
-      };
-      visit(document);
-      const match = new RegExp(source, flags);
-      const hits = messages.map((el) => ({ el, text: text(el).replace(/\s+/g, ' ').trim() })).filter((m) => match.test(m.text));
-      return hits[n] ? { el: hits[n].el, text: hits[n].text } : null;
-    },
-    { source: re.source, flags: re.flags, nth },
-    { timeout: env.actionMs, polling: 100 }
-  );
-  const handle = await found.getProperty('el');
-  const text = await (await found.getProperty('text')).jsonValue();
-  return { handle: handle.asElement(), text };
-}
-
-function chromiumVersion() {
-  try {
-    return execFileSync(env.chromium, ['--version'], { encoding: 'utf8', timeout: 10000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
 
 test('node --inspect: object inspection in DevTools (popover, $0, Store as global variable, console, Reveal in summary view, Collect garbage)', { timeout: 60000 }, async (t) => {
   fs.rmSync(artifactPath(`${SHOT}-failed.png`), { force: true });
@@ -114,14 +63,10 @@ test('node --inspect: object inspection in DevTools (popover, $0, Store as globa
   const dt = await openMemoryPanel(browser, { ws: program.ws });
   const page = dt.page;
   const snaps = new HeapSnapshots(dt);
-  const ok = (pair) => {
-    assert.ok(pair.reply && !pair.reply.error, `${pair.method} ${JSON.stringify(pair.params)} answered ${JSON.stringify(pair.reply)}`);
-    return pair.reply.result;
-  };
   try {
     // Attach: what the frontend enables, and the execution context the console needs.
     ok(await traffic.reply('HeapProfiler.enable'));
-    const context = await traffic.until(() => traffic.events('attach').find((e) => e.method === 'Runtime.executionContextCreated'), env.actionMs, 'Runtime.executionContextCreated');
+    const context = await contextCreated(traffic);
     assert.ok(context.params.context.id > 0 && context.params.context.uniqueId && context.params.context.auxData?.isDefault, JSON.stringify(context.params));
     for (const m of ['Runtime.enable', 'Debugger.enable', 'Runtime.runIfWaitingForDebugger']) ok(await traffic.reply(m));
 
@@ -131,7 +76,7 @@ test('node --inspect: object inspection in DevTools (popover, $0, Store as globa
     await snaps.filterByClass('HsiProbe');
     const [probe] = await snaps.expandClass('HsiProbe');
     assert.ok(probe && probe.name === 'HsiProbe' && probe.id > 0, `the HsiProbe instance row: ${JSON.stringify(probe)}`);
-    const row = () => page.locator(ROW).filter({ hasText: `@${probe.id}` }).first();
+    const row = () => snapshotRow(page, probe.id);
 
     // Selecting the row makes it the console's $0.
     traffic.step('select');
@@ -140,11 +85,11 @@ test('node --inspect: object inspection in DevTools (popover, $0, Store as globa
 
     // Hovering its name: a popover with the object's properties.
     traffic.step('hover');
-    await row().locator('span.value').first().hover();
+    await hoverName(row());
     const got = ok(await traffic.reply('HeapProfiler.getObjectByHeapObjectId', { match: (p) => p.objectGroup === 'popover' }));
     assert.equal(got.result.className, 'HsiProbe');
-    await page.locator(POPOVER).locator('.name-and-value').filter({ hasText: /^nested:/ }).waitFor();
-    const title = (await page.locator(`${POPOVER} .object-popover-title`).innerText()).trim();
+    await popoverLine(page, /^nested:/).waitFor();
+    const title = await popoverTitle(page);
     assert.equal(title, 'HsiProbe');
     const lines = await popoverLines(page);
     for (const line of ['kind: "probe"', 'count: 42', 'items: (3) [1, 2, 3]']) assert.ok(lines.includes(line), `popover lines ${JSON.stringify(lines)} lack ${line}`);
@@ -155,24 +100,20 @@ test('node --inspect: object inspection in DevTools (popover, $0, Store as globa
     traffic.step('hover-expand');
     const nestedId = traffic.pairs('hover').find((r) => r.method === 'Runtime.getProperties' && r.params.ownProperties)?.reply?.result?.result?.find((p) => p.name === 'nested')?.value?.objectId;
     assert.ok(nestedId, 'the popover\'s getProperties gave nested an objectId');
-    await page.locator(POPOVER).locator('.name-and-value').filter({ hasText: /^nested:/ }).click();
+    await popoverLine(page, /^nested:/).click();
     ok(await traffic.reply('Runtime.getProperties', { match: (p) => p.objectId === nestedId && p.ownProperties }));
-    await page.locator(POPOVER).locator('.name-and-value').filter({ hasText: /^label:/ }).waitFor();
+    await popoverLine(page, /^label:/).waitFor();
     const nestedLines = await popoverLines(page);
     for (const line of ['depth: 1', 'label: "inner"']) assert.ok(nestedLines.includes(line), `popover lines ${JSON.stringify(nestedLines)} lack ${line}`);
     await dt.screenshot(`${SHOT}-popover-nested`);
     // Moving away hides it and releases its object group.
     traffic.step('hover-hide');
-    await snaps.panel.getByRole('combobox', { name: 'Perspective' }).hover();
-    await page.locator(POPOVER).waitFor({ state: 'detached' });
+    await hidePopover(page, snaps);
     ok(await traffic.reply('Runtime.releaseObjectGroup', { match: (p) => p.objectGroup === 'popover' }));
 
     // "Store as global variable" (right-click beside the name: over it a popover would start).
     traffic.step('store-global');
-    const cell = row().locator('td').first();
-    const box = await cell.boundingBox();
-    await cell.click({ button: 'right', position: { x: Math.round(box.width / 2), y: Math.round(box.height / 2) } });
-    await page.getByRole('menuitem', { name: 'Store as global variable' }).click();
+    await contextMenu(page, row().locator('td').first(), 'Store as global variable', { x: 0.5 });
     ok(await traffic.reply('Runtime.evaluate', { match: (p) => p.expression === 'temp1' && p.objectGroup === 'console' }));
     const saved = ok(await traffic.reply('Runtime.callFunctionOn'));
     assert.deepEqual(saved.result, { type: 'string', value: 'temp1' });
@@ -182,10 +123,8 @@ test('node --inspect: object inspection in DevTools (popover, $0, Store as globa
     await dt.screenshot(`${SHOT}-stored`);
 
     // The console: an expression, then Enter.
-    const prompt = page.getByRole('textbox', { name: 'Console prompt' });
     traffic.step('console-type');
-    await prompt.click();
-    await page.keyboard.type('temp1.nested.label');
+    await typeInConsole(page, 'temp1.nested.label', { enter: false });
     // Once typing stops, the console evaluates the text "without side effects" for its preview.
     await traffic.reply('Runtime.evaluate', { match: (p) => p.throwOnSideEffect && p.expression === 'temp1.nested.label' });
     traffic.step('console-evaluate');
@@ -201,17 +140,13 @@ test('node --inspect: object inspection in DevTools (popover, $0, Store as globa
 
     // $0: the row selected in the Summary.
     traffic.step('console-$0');
-    await prompt.click();
-    await page.keyboard.type('$0');
-    await page.keyboard.press('Enter');
+    await typeInConsole(page, '$0');
     assert.equal(ok(await traffic.reply('Runtime.evaluate', { match: (p) => p.objectGroup === 'console' && p.expression === '$0' })).result.className, 'HsiProbe');
     await consoleMessage(page, /^HsiProbe \{kind: 'probe', count: 42\b/, 1);
 
     // An array of more than 100 items expands into ranges, found by a function called on it.
     traffic.step('console-array');
-    await prompt.click();
-    await page.keyboard.type('probeMany');
-    await page.keyboard.press('Enter');
+    await typeInConsole(page, 'probeMany');
     assert.equal(ok(await traffic.reply('Runtime.evaluate', { match: (p) => p.objectGroup === 'console' && p.expression === 'probeMany' })).result.description, 'Array(150)');
     const many = (await consoleMessage(page, /^\(150\) \[0, 1, 2, 3/)).handle;
     traffic.step('console-array-expand');
@@ -225,13 +160,11 @@ test('node --inspect: object inspection in DevTools (popover, $0, Store as globa
 
     // "Reveal in summary view" on the console's temp1: the HsiProbe row is selected again.
     traffic.step('reveal-from-console');
-    await (await consoleMessage(page, /^HsiProbe \{kind: 'probe', count: 42\b/)).handle.click({ button: 'right' });
-    await page.getByRole('menuitem', { name: 'Reveal in summary view' }).click();
+    await contextMenu(page, (await consoleMessage(page, /^HsiProbe \{kind: 'probe', count: 42\b/)).handle, 'Reveal in summary view');
     const revealed = ok(await traffic.reply('HeapProfiler.getHeapObjectId'));
     assert.equal(revealed.heapSnapshotObjectId, String(probe.id));
-    const selected = (rs) => rs.find((r) => r.selected);
-    let rows = await snaps.rows((rs) => selected(rs)?.id === probe.id);
-    assert.equal(selected(rows)?.id, probe.id, `the selected row after revealing temp1:\n${describeRows(rows)}`);
+    let rows = await snaps.rows((rs) => selectedRow(rs)?.id === probe.id);
+    assert.equal(selectedRow(rows)?.id, probe.id, `the selected row after revealing temp1:\n${describeRows(rows)}`);
     await dt.screenshot(`${SHOT}-revealed`);
 
     // "Reveal in summary view" on a Retainers row: done in the page, and the revealed object becomes $0.
@@ -239,12 +172,9 @@ test('node --inspect: object inspection in DevTools (popover, $0, Store as globa
     const retainers = await snaps.retainers((rs) => rs.some((r) => r.edge === 'probe'));
     const holder = retainers.find((r) => r.edge === 'probe');
     assert.ok(holder && /^global\b/.test(holder.name) && holder.id > 0, `probe's retainer:\n${describeRows(retainers)}`);
-    const holderCell = page.locator(ROW).nth(holder.index).locator('td').first();
-    const hbox = await holderCell.boundingBox();
-    await holderCell.click({ button: 'right', position: { x: Math.round(hbox.width / 2), y: Math.round(hbox.height / 2) } });
-    await page.getByRole('menuitem', { name: 'Reveal in summary view' }).click();
-    rows = await snaps.rows((rs) => selected(rs)?.id === holder.id);
-    assert.equal(selected(rows)?.id, holder.id, `the selected row after revealing probe's holder:\n${describeRows(rows)}`);
+    await contextMenu(page, page.locator(ROW).nth(holder.index).locator('td').first(), 'Reveal in summary view', { x: 0.5 });
+    rows = await snaps.rows((rs) => selectedRow(rs)?.id === holder.id);
+    assert.equal(selectedRow(rows)?.id, holder.id, `the selected row after revealing probe's holder:\n${describeRows(rows)}`);
     ok(await traffic.reply('HeapProfiler.addInspectedHeapObject', { match: (p) => p.heapObjectId === String(holder.id) }));
 
     traffic.step('collect-garbage');
@@ -279,14 +209,8 @@ test('node --inspect: object inspection in DevTools (popover, $0, Store as globa
     assert.deepEqual(dt.uncaught(), [], 'uncaught errors in DevTools');
   } catch (e) {
     await dt.screenshot(`${SHOT}-failed`).catch(() => {});
-    const shown = await page
-      .locator('.console-message-text')
-      .allInnerTexts()
-      .catch(() => []);
-    const last = traffic
-      .pairs()
-      .slice(-12)
-      .map((r) => `[${r.step}] ${r.method} ${JSON.stringify(r.params || {}).slice(0, 200)} -> ${JSON.stringify(r.reply || 'no reply').slice(0, 200)}`);
+    const shown = await consoleTexts(page);
+    const last = lastRequests(traffic);
     // A new error: the reporter prints the stack, written when the message was still short.
     const err = new Error(
       `${e.message}\n--- DevTools' Console panel ---\n${shown.join('\n')}\n--- DevTools' own console ---\n${dt.log.tail()}\n--- last requests ---\n${last.join('\n')}`,
