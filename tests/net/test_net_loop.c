@@ -233,16 +233,33 @@ static void test_drain_gone_and_timeout(void **state)
 
 /* ---- backpressure ---- */
 
-#define SLOW_N 3000
 #define SLOW_SIZE 1024
 #define SLOW_PAUSE (128 * 1024)
+
+/* Enough answers that they cannot all fit in the kernel's buffers: the
+ * server's send buffer autotunes up to tcp_wmem's maximum (4 MiB here), and
+ * answers pile up in the server's own queue only past that. A fixed 3000
+ * (3 MiB) sometimes fit entirely, and the pause mark was never reached. */
+static int slow_n(void)
+{
+    long wmem_max = 4L << 20;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+    long lo, def, max;
+    if (f) {
+        if (fscanf(f, "%ld %ld %ld", &lo, &def, &max) == 3 && max > 0 && max < (64L << 20))
+            wmem_max = max;
+        fclose(f);
+    }
+    return (int)((wmem_max + 4 * SLOW_PAUSE) / SLOW_SIZE);
+}
 
 static void *slow_sender(void *arg)
 {
     int fd = *(int *)arg;
     char msg[SLOW_SIZE + 1];
     long ok = 1;
-    for (int i = 0; i < SLOW_N && ok; i++) {
+    const int n_msgs = slow_n();
+    for (int i = 0; i < n_msgs && ok; i++) {
         memset(msg, 'q', SLOW_SIZE);
         int l = snprintf(msg, sizeof(msg), "%d", i);
         msg[l] = ' ';
@@ -281,7 +298,7 @@ static void test_slow_reader(void **state)
     pthread_mutex_unlock(&t->mu);
     assert_true(peak <= SLOW_PAUSE + SLOW_SIZE);
     /* A reads again: every answer arrives, in order, none lost. */
-    for (int i = 0; i < SLOW_N; i++) {
+    for (int i = 0, n_msgs = slow_n(); i < n_msgs; i++) {
         t_frame f;
         assert_true(t_ws_recv(a, &f, T_WAIT_MS));
         assert_int_equal(f.opcode, 1);
