@@ -1,0 +1,253 @@
+'use strict';
+// hs_analyze (src/formats/analysis.c, through tests/formats/hs_analyze_dump)
+// against memlab (@memlab/core's TraceFinder), node for node, on a snapshot
+// from node --inspect and one from the agent.
+//
+// memlab runs the same Lengauer–Tarjan as DevTools (TraceFinder
+// computeDominatorsAndRetainedSizes), but feeds it with rules that differ
+// from DevTools' (FE HeapSnapshot.ts, spec §4.4) in three documented ways:
+//  1. Page-owned flags: memlab's flagReachableNodesFromWindow floods from the
+//     root's children EXCEPT its shortcut edges and (Document DOM trees);
+//     DevTools' markPageOwnedNodes floods from exactly those. (Inverted: on a
+//     node snapshot memlab marks everything under (GC roots), DevTools what
+//     the global object reaches.) The flags decide which edges are essential.
+//  2. Self sizes: memlab uses the file's self_size; DevTools first moves the
+//     sizes of hidden/array nodes with a single owner onto the owner when
+//     the snapshot has user roots (calculateShallowSizes).
+//  3. Unreached nodes: memlab's hasOnlyWeakReferrers looks at edge types
+//     (every retainer weak or shortcut); DevTools' hasOnlyWeakRetainers asks
+//     whether any retainer edge is essential. memlab also lacks DevTools'
+//     rule that a WeakMap table's ephemeron edge is not essential.
+// heapscope follows DevTools (the issue: the numbers must agree with
+// DevTools on the same file). So the test runs memlab's own Lengauer–Tarjan
+// with DevTools' inputs: DevTools' flags (computed here), DevTools' self
+// sizes (computed here, independently of the C code, and compared with
+// ours), DevTools' orphan rule, and ephemeron table edges made weak, and
+// requires every node's dominator and retained size to equal memlab's
+// result. memlab's unmodified run is compared too and its differences
+// counted and reported; where there are none (the agent's snapshot: no user
+// roots, nothing page-owned for DevTools) they must agree exactly.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const fs = require('node:fs');
+const { execFileSync } = require('node:child_process');
+
+const modules = process.env.NODE_PATH || path.join(__dirname, '../node/node_modules');
+const memlab = require(path.join(modules, '@memlab/core'));
+
+memlab.config.muteConsole = true;
+memlab.config.errorHandling = memlab.ErrorHandling.Throw;
+
+const DUMP = process.env.HS_ANALYZE_DUMP;
+const SHARED = process.env.HS_SHARED_DIR || path.join(__dirname, '../../../shared');
+const os = require('node:os');
+
+// hs-known-heap's snapshot at exit (2 MB, so made here rather than committed).
+function knownHeapSnapshot() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-analysis-'));
+  const file = path.join(dir, 'known-heap.heapsnapshot');
+  assert.ok(process.env.HS_KNOWN_HEAP && process.env.HS_AGENT_LIB, 'HS_KNOWN_HEAP and HS_AGENT_LIB are set by ctest');
+  execFileSync(process.env.HS_KNOWN_HEAP, [], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env, LD_PRELOAD: process.env.HS_AGENT_LIB, HEAPSCOPE_LISTEN: 'off',
+      HEAPSCOPE_SNAPSHOT_AT_EXIT: '1', HEAPSCOPE_SNAPSHOT_OUT: file,
+    },
+  });
+  return file;
+}
+
+const FILES = [
+  ['node --inspect', () => path.join(SHARED, 'golden/v8-node20/snapshot-stopTracking.heapsnapshot')],
+  // hs-example-leaky under the agent (HEAPSCOPE_SNAPSHOT_AT_EXIT=1), committed.
+  ['agent, hs-example-leaky', () => path.join(__dirname, 'data/analysis/agent-leaky.heapsnapshot')],
+  ['agent, hs-known-heap', knownHeapSnapshot],
+];
+
+// hs_analyze_dump's lines, and its summary (stderr).
+function ours(file) {
+  const r = require('node:child_process').spawnSync(DUMP, [file], { maxBuffer: 1 << 30, encoding: 'utf8' });
+  assert.equal(r.status, 0, `hs_analyze_dump ${file}: ${r.stderr}`);
+  const nodes = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  nodes.summary = r.stderr.trim();
+  return nodes;
+}
+
+const EPHEMERON = /^\d+(?<dup> \/ part of key \(.*? @\d+\) -> value \(.*? @\d+\) pair in WeakMap \(table @(?<table>\d+)\))$/;
+
+// The graph as flat arrays from memlab's parse (memlab's own node order is
+// the file's).
+function graphOf(heap) {
+  const n = heap.nodes.length;
+  const type = new Array(n), name = new Array(n), id = new Uint32Array(n), self = new Float64Array(n);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const node = heap.nodes.get(i);
+    type[i] = node.type;
+    name[i] = node.name;
+    id[i] = node.id;
+    self[i] = node.self_size;
+    const edges = [];
+    for (const e of node.references) edges.push({ type: e.type, to: e.toNode.nodeIndex, name: e.name_or_index, edgeIndex: e.edgeIndex });
+    out.push(edges);
+  }
+  return { n, type, name, id, self, out };
+}
+
+const isDomTrees = (g, v) => g.type[v] === 'synthetic' && g.name[v] === '(Document DOM trees)';
+const isUserRoot = (g, v) => g.type[v] !== 'synthetic' || isDomTrees(g, v);
+
+// DevTools' markPageOwnedNodes.
+function pageOwned(g) {
+  const flags = new Uint32Array(g.n);
+  const stack = [];
+  for (const e of g.out[0]) {
+    if (e.type === 'element') { if (!isDomTrees(g, e.to)) continue; } else if (e.type !== 'shortcut') continue;
+    stack.push(e.to);
+    flags[e.to] = 1;
+  }
+  while (stack.length) {
+    const v = stack.pop();
+    for (const e of g.out[v]) {
+      if (flags[e.to] || e.type === 'weak') continue;
+      flags[e.to] = 1;
+      stack.push(e.to);
+    }
+  }
+  return flags;
+}
+
+const isTableEdge = (g, v, e) => {
+  if (e.type !== 'internal' || typeof e.name !== 'string') return false;
+  const m = EPHEMERON.exec(e.name);
+  return Boolean(m) && Number(m.groups.table) === g.id[v];
+};
+
+// DevTools' computeIsEssentialEdge.
+function essential(g, flags, v, e) {
+  if (isTableEdge(g, v, e)) return false;
+  if (e.type === 'weak') return false;
+  if (v === e.to) return false;
+  if (v !== 0) {
+    if (e.type === 'shortcut') return false;
+    if (flags[e.to] && !flags[v]) return false;
+  }
+  return true;
+}
+
+// DevTools' calculateShallowSizes.
+function shallowSizes(g) {
+  const self = Float64Array.from(g.self);
+  if (!g.out[0].some((e) => isUserRoot(g, e.to))) return self;
+  const UNVISITED = 0xffffffff, MULTIPLE = 0xfffffffe;
+  const owners = new Uint32Array(g.n);
+  const work = [];
+  for (let i = 0; i < g.n; i++) {
+    if (g.type[i] === 'hidden' || g.type[i] === 'array') owners[i] = UNVISITED;
+    else { owners[i] = i; work.push(i); }
+  }
+  while (work.length) {
+    const v = work.pop();
+    const owner = owners[v];
+    for (const e of g.out[v]) {
+      if (e.type === 'weak') continue;
+      const t = e.to, o = owners[t];
+      if (o === UNVISITED) { owners[t] = owner; work.push(t); }
+      else if (o !== t && o !== owner && o !== MULTIPLE) { owners[t] = MULTIPLE; work.push(t); }
+    }
+  }
+  for (let i = 0; i < g.n; i++) {
+    const o = owners[i];
+    if (o === UNVISITED || o === MULTIPLE || o === i) continue;
+    if (g.type[o] === 'synthetic' || o === 0) continue;
+    self[o] += self[i];
+    self[i] = 0;
+  }
+  return self;
+}
+
+function compare(label, g, mine, dominators, retained) {
+  let domDiff = 0, retDiff = 0;
+  const examples = [];
+  for (let i = 0; i < g.n; i++) {
+    const d = g.id[dominators[i]];
+    const dBad = mine[i].dominator !== d, rBad = mine[i].retained !== retained[i];
+    if (dBad) domDiff++;
+    if (rBad) retDiff++;
+    if ((dBad || rBad) && examples.length < 5) {
+      examples.push(`@${g.id[i]} ${g.type[i]} ${JSON.stringify(g.name[i]).slice(0, 40)}: ours dom @${mine[i].dominator} ret ${mine[i].retained}, ${label} dom @${d} ret ${retained[i]}`);
+    }
+  }
+  return { domDiff, retDiff, examples };
+}
+
+for (const [what, fileOf] of FILES) {
+  test(`dominators and retained sizes agree with memlab node for node (${what})`, async (t) => {
+    const file = fileOf();
+    assert.ok(DUMP, 'HS_ANALYZE_DUMP (the hs_analyze_dump tool) is set by ctest');
+    assert.ok(fs.existsSync(file), `${file} exists`);
+    const mine = ours(file);
+    t.diagnostic(`${what}: hs_analyze ${mine.summary}`);
+    if (what.includes('known-heap')) t.after(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+    const heap = await memlab.utils.getSnapshotFromFile(file, { buildNodeIdIndex: true });
+    const g = graphOf(heap);
+    assert.equal(mine.length, g.n, 'node count');
+    for (let i = 0; i < g.n; i++) assert.equal(mine[i].id, g.id[i], `node ${i}'s id`);
+
+    // memlab unchanged: counted and reported.
+    const finder = new memlab.TraceFinder();
+    finder.calculateAllNodesRetainedSizes(heap);
+    const asIs = compare('memlab', g, mine,
+      Array.from({ length: g.n }, (_, i) => heap.nodes.get(i).dominatorNode.nodeIndex),
+      Array.from({ length: g.n }, (_, i) => heap.nodes.get(i).retainedSize));
+    t.diagnostic(`${what}: ${g.n} nodes; memlab unchanged differs on ${asIs.domDiff} dominators and ${asIs.retDiff} retained sizes`);
+    for (const ex of asIs.examples) t.diagnostic(`  ${ex}`);
+
+    // DevTools' self sizes, computed here, equal ours.
+    const self = shallowSizes(g);
+    let moved = 0;
+    for (let i = 0; i < g.n; i++) {
+      assert.equal(mine[i].self, self[i], `self size of @${g.id[i]} (${g.type[i]} ${g.name[i]})`);
+      if (self[i] !== g.self[i]) moved++;
+    }
+    t.diagnostic(`${what}: redistribution changed ${moved} self sizes`);
+
+    // memlab's Lengauer–Tarjan with DevTools' inputs.
+    const flags = pageOwned(g);
+    const snap = heap.snapshot;
+    const NF = heap._nodeFieldsCount, EF = heap._edgeFieldsCount;
+    for (let i = 0; i < g.n; i++) snap.nodes[i * NF + heap._nodeSelfSizeOffset] = self[i];
+    let tableEdges = 0;
+    const weakType = heap._edgeTypes.indexOf('weak');
+    for (let v = 0; v < g.n; v++) {
+      for (const e of g.out[v]) {
+        if (isTableEdge(g, v, e)) { snap.edges[e.edgeIndex * EF + heap._edgeTypeOffset] = weakType; tableEdges++; }
+      }
+    }
+    const hasEssentialRetainer = new Uint8Array(g.n);
+    for (let v = 0; v < g.n; v++) for (const e of g.out[v]) if (essential(g, flags, v, e)) hasEssentialRetainer[e.to] = 1;
+    const utils = memlab.utils;
+    const original = utils.hasOnlyWeakReferrers;
+    utils.hasOnlyWeakReferrers = (node) => !hasEssentialRetainer[node.nodeIndex];
+    let result;
+    try {
+      result = finder.computeDominatorsAndRetainedSizes(heap, flags);
+    } finally {
+      utils.hasOnlyWeakReferrers = original;
+    }
+    const devtools = compare('memlab+DevTools rules', g, mine, result.dominatorOrdinals, result.retainedSizes);
+    for (const ex of devtools.examples) t.diagnostic(`  ${ex}`);
+    t.diagnostic(`${what}: ${tableEdges} WeakMap table edges made weak; memlab with DevTools' rules differs on ${devtools.domDiff} dominators and ${devtools.retDiff} retained sizes`);
+    assert.equal(devtools.domDiff, 0, 'dominators equal memlab\'s with DevTools\' rules');
+    assert.equal(devtools.retDiff, 0, 'retained sizes equal memlab\'s with DevTools\' rules');
+
+    // Where memlab's own rules cannot differ (no user roots, so DevTools
+    // marks nothing page-owned and moves no size), memlab unchanged agrees.
+    if (!g.out[0].some((e) => isUserRoot(g, e.to)) && !flags.some((f) => f)) {
+      assert.equal(asIs.domDiff, 0, 'dominators equal memlab\'s');
+      assert.equal(asIs.retDiff, 0, 'retained sizes equal memlab\'s');
+    }
+  });
+}
