@@ -26,7 +26,8 @@ typedef struct hs_snapfile {
     uint64_t *node_self;  /* self_size, bytes */
     uint32_t *node_trace; /* trace_node_id; NULL when the file has none */
     uint8_t *node_det;    /* detachedness; NULL when the file has none */
-    uint32_t *first_edge; /* node_count + 1 entries: node i's edges are [first_edge[i], first_edge[i+1]) */
+    /* node_count + 1 entries: node i's edges are [first_edge[i], first_edge[i+1]). */
+    uint32_t *first_edge;
 
     /* Per edge (edge_count entries), grouped by source node in node order. */
     uint8_t *edge_type;  /* index into edge_type_names */
@@ -48,7 +49,8 @@ typedef struct hs_snapfile {
     uint32_t *trace_functions; /* 6 per function: id, name, script_name, script_id, line, column */
     uint32_t trace_function_count;
     /* trace_tree flattened, one entry per trace node in preorder: */
-    uint32_t *trace_node_ids, *trace_node_func, *trace_node_parent; /* parent: entry index, root's is UINT32_MAX */
+    /* parent: an entry index, the root's is UINT32_MAX. */
+    uint32_t *trace_node_ids, *trace_node_func, *trace_node_parent;
     uint64_t *trace_node_count, *trace_node_size;
     uint32_t trace_node_total;
     uint32_t *locations; /* 4 per location: node index, script_id, line, column */
@@ -56,7 +58,17 @@ typedef struct hs_snapfile {
     uint64_t extra_native_bytes;
 } hs_snapfile;
 
-/* Reads path. 0, or -1 with *err filled (the snapfile is then empty). */
+/* Reads path. 0, or -1 with *err filled (the snapfile is then empty).
+ * snap_read.c: meta must come before nodes, edges and locations (V8 always
+ * writes it first); every index is checked (types, to_node a multiple of the
+ * node field count and below node_count, string indices of names except for
+ * element and hidden edges, trace function indices), the counts must agree
+ * exactly, and memory is never reserved from a header count beyond what the
+ * file's size could hold. trace_tree may nest at most 100000 deep. Error texts:
+ * "FILE: byte N: expected a number in "nodes", found a string",
+ * "FILE: byte N: unexpected end of file (truncated?)", "FILE: byte N: nodes has
+ * 12 numbers, node_count 3 × 6 fields = 18", and so on (tests/formats/
+ * test_snapfile.c lists them all). */
 int hs_snapfile_read(const char *path, hs_snapfile *out, hs_read_error *err);
 /* The same from memory (tests, fuzzing); name is used in error texts. */
 int hs_snapfile_read_mem(const char *name, const char *data, size_t len, hs_snapfile *out,
