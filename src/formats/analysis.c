@@ -453,10 +453,10 @@ static int dominators(const ctx *c, const uint64_t *ess, const uint64_t *self, h
     uint32_t *ret_src = NULL;
     uint32_t *parent = calloc(len, 4), *ancestor = calloc(len, 4), *vertex = calloc(len, 4);
     uint32_t *label = calloc(len, 4), *semi = calloc(len, 4), *dom = calloc(len, 4);
-    uint32_t *next_edge = calloc(len, 4), *stack = calloc(len, 4);
+    uint32_t *next_edge = calloc(len, 4), *stack = NULL;
     uint32_t *bucket = calloc(len, 4), *bucket_next = calloc(len, 4);
     if (!first_ret || !parent || !ancestor || !vertex || !label || !semi || !dom || !next_edge ||
-        !stack || !bucket || !bucket_next)
+        !bucket || !bucket_next)
         goto out;
     uint64_t ess_count = 0;
     for (uint32_t v = 0; v < count; v++)
@@ -530,6 +530,7 @@ static int dominators(const ctx *c, const uint64_t *ess, const uint64_t *self, h
         }
     }
 #undef DFS
+    stack = next_edge; /* the DFS is over: its cursors become eval's compression stack */
 
     const uint32_t none = 0; /* empty bucket / list end (vertex 0 never exists) */
     for (uint32_t i = n; i >= 2; i--) {
@@ -608,7 +609,6 @@ out:
     free(semi);
     free(dom);
     free(next_edge);
-    free(stack);
     free(bucket);
     free(bucket_next);
     return rc;
