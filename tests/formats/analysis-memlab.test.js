@@ -27,6 +27,8 @@
 // result. memlab's unmodified run is compared too and its differences
 // counted and reported; where there are none (the agent's snapshot: no user
 // roots, nothing page-owned for DevTools) they must agree exactly.
+// Distances, which memlab does not compute DevTools' way, are compared with
+// a transcription of DevTools' calculateDistances (devtoolsDistances).
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -183,6 +185,59 @@ function compare(label, g, mine, dominators, retained) {
   return { domDiff, retDiff, examples };
 }
 
+// DevTools' distances (HeapSnapshot.calculateDistances with JSHeapSnapshot's
+// filter): BFS from the user roots at 1, then from the root at 10^8 when
+// there are user roots (else 0); weak edges never followed; the JS skips
+// (sloppy_function_map of a NativeContext, descriptor links of
+// (map descriptors), the first edge of each WeakMap ephemeron pair met).
+// memlab computes no such distances, so this transcription of DevTools'
+// rules is the reference for ours.
+function devtoolsDistances(g) {
+  const NONE = -5, BASE = 100000000;
+  const dist = new Int32Array(g.n).fill(NONE);
+  const pending = new Set();
+  const filter = (v, e) => {
+    const name = String(e.name);
+    if (g.type[v] === 'hidden' && name === 'sloppy_function_map' && g.name[v] === 'system / NativeContext') return false;
+    if (g.type[v] === 'array' && g.name[v] === '(map descriptors)') {
+      const index = parseInt(name, 10);
+      return index < 2 || (index % 3) !== 1;
+    }
+    if (e.type === 'internal') {
+      const m = EPHEMERON.exec(name);
+      if (m && !pending.delete(m.groups.dup)) { pending.add(m.groups.dup); return false; }
+    }
+    return true;
+  };
+  const bfs = (queue) => {
+    for (let i = 0; i < queue.length; i++) {
+      const v = queue[i], d = dist[v] + 1;
+      for (const e of g.out[v]) {
+        if (e.type === 'weak' || dist[e.to] !== NONE || !filter(v, e)) continue;
+        dist[e.to] = d;
+        queue.push(e.to);
+      }
+    }
+  };
+  const roots = [];
+  for (const e of g.out[0]) if (isUserRoot(g, e.to)) { dist[e.to] = 1; roots.push(e.to); }
+  const userRoots = roots.length;
+  bfs(roots);
+  dist[0] = userRoots > 0 ? BASE : 0;
+  bfs([0]);
+  return dist;
+}
+
+function compareDistances(g, mine, where) {
+  const dist = devtoolsDistances(g);
+  let system = 0, none = 0;
+  for (let i = 0; i < g.n; i++) {
+    assert.equal(mine[i].distance, dist[i], `${where}: distance of @${g.id[i]} (${g.type[i]} ${g.name[i]})`);
+    if (dist[i] === -5) none++; else if (dist[i] >= 100000000) system++;
+  }
+  return { system, none };
+}
+
 // memlab's own Lengauer–Tarjan (TraceFinder.computeDominatorsAndRetainedSizes)
 // fed DevTools' inputs: its page-owned flags, its self sizes (written into
 // memlab's node array), its orphan rule (hasOnlyWeakReferrers replaced for
@@ -249,6 +304,8 @@ for (const [what, fileOf] of FILES) {
       if (self[i] !== g.self[i]) moved++;
     }
     t.diagnostic(`${what}: redistribution changed ${moved} self sizes`);
+    const d = compareDistances(g, mine, what);
+    t.diagnostic(`${what}: distances equal DevTools' rules (${d.system} system, ${d.none} unreached)`);
 
     const devtools = memlabWithDevToolsRules(heap, g, finder);
     for (const ex of devtools.compare(mine).examples) t.diagnostic(`  ${ex}`);
@@ -302,7 +359,8 @@ function randomSnapshot(seed, n) {
   const garbageFrom = Math.floor(n * (0.5 + 0.4 * r()));
   while (types.length < n) {
     add(pick(['hidden', 'hidden', 'array', 'array', 'object', 'object', 'native', 'closure', 'string', 'code', 'synthetic']),
-      pick(['A', 'B', '<div id=x>', 'system / Context', 'Object']), Math.floor(r() * 100));
+      pick(['A', 'B', '<div id=x>', 'system / Context', 'Object', '(map descriptors)', 'system / NativeContext']),
+      Math.floor(r() * 100));
   }
   const live = (lo) => lo + Math.floor(r() * (garbageFrom - lo));
   const any = () => Math.floor(r() * n);
@@ -314,7 +372,8 @@ function randomSnapshot(seed, n) {
       let type = pick(['property', 'property', 'element', 'internal', 'hidden', 'context', 'weak', 'shortcut']);
       let to = v < garbageFrom ? (type === 'weak' || type === 'shortcut' ? any() : live(1)) : any();
       if (r() < 0.03) to = v;
-      const name = type === 'element' || type === 'hidden' ? j : str(`p${j}`);
+      const name = type === 'element' || type === 'hidden' ? Math.floor(r() * 12)
+        : str(pick([`p${j}`, 'sloppy_function_map', '7', '8x']));
       out[v].push([type, name, to]);
     }
     if (v < garbageFrom && r() < 0.05) out[gc].push(['element', v, v]);
@@ -351,7 +410,7 @@ function randomSnapshot(seed, n) {
   });
 }
 
-test('random graphs: dominators, retained and self sizes agree with memlab fed DevTools\' rules', async (t) => {
+test('random graphs: dominators, retained and self sizes agree with memlab fed DevTools\' rules, distances with DevTools\'', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-analysis-random-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   let nodes = 0, weakOnly = 0, unreachable = 0, tables = 0, graphs = 0;
@@ -365,6 +424,7 @@ test('random graphs: dominators, retained and self sizes agree with memlab fed D
     const g = graphOf(heap);
     const devtools = memlabWithDevToolsRules(heap, g, new memlab.TraceFinder());
     for (let i = 0; i < g.n; i++) assert.equal(mine[i].self, devtools.self[i], `seed ${seed}: self size of @${g.id[i]}`);
+    compareDistances(g, mine, `seed ${seed}`);
     const r = devtools.compare(mine);
     assert.equal(r.domDiff + r.retDiff, 0, `seed ${seed}: ${r.domDiff} dominators and ${r.retDiff} retained sizes differ:\n${r.examples.join('\n')}`);
     nodes += g.n; weakOnly += sum.weak_only; unreachable += sum.unreachable; tables += devtools.tableEdges; graphs++;
