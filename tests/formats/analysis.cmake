@@ -1,7 +1,8 @@
 # The analysis (src/formats/analysis.h): cmocka tests on graphs built by hand,
 # and node for node against memlab's dominators and retained sizes on
 # snapshots from node and from the agent (analysis-memlab.test.js, run with
-# node --test; memlab from tests/node/node_modules).
+# node --test; memlab from tests/node/node_modules). hs_analyze_dump reads
+# with the streaming reader (snap_read.c), as the CLI does.
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 
 add_executable(test_analysis ${CMAKE_CURRENT_LIST_DIR}/test_analysis.c)
