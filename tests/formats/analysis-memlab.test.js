@@ -61,8 +61,24 @@ function knownHeapSnapshot() {
   return file;
 }
 
+// A node heap with WeakMaps (ephemeron edges, which the golden snapshot has
+// none of), WeakSets and WeakRefs, written by v8.writeHeapSnapshot.
+function nodeWeakMapSnapshot() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-analysis-'));
+  const file = path.join(dir, 'node-weakmaps.heapsnapshot');
+  const program = `
+    const wm = new WeakMap(), keys = []; globalThis.keep = keys;
+    for (let i = 0; i < 500; i++) { const k = { i }; keys.push(k); wm.set(k, { v: new Array(i % 7).fill(i) }); }
+    const lost = new WeakMap(); for (let i = 0; i < 50; i++) lost.set(keys[i], { only: i });
+    globalThis.wm = wm; globalThis.ws = new WeakSet(keys.slice(0, 10)); globalThis.wr = new WeakRef(keys[3]);
+    require('v8').writeHeapSnapshot(${JSON.stringify(file)});`;
+  execFileSync(process.execPath, ['-e', program], { stdio: 'inherit' });
+  return file;
+}
+
 const FILES = [
   ['node --inspect', () => path.join(SHARED, 'golden/v8-node20/snapshot-stopTracking.heapsnapshot')],
+  ['node, WeakMaps', nodeWeakMapSnapshot],
   // hs-example-leaky under the agent (HEAPSCOPE_SNAPSHOT_AT_EXIT=1), committed.
   ['agent, hs-example-leaky', () => path.join(__dirname, 'data/analysis/agent-leaky.heapsnapshot')],
   ['agent, hs-known-heap', knownHeapSnapshot],
@@ -280,7 +296,7 @@ for (const [what, fileOf] of FILES) {
     assert.ok(fs.existsSync(file), `${file} exists`);
     const mine = ours(file);
     t.diagnostic(`${what}: hs_analyze ${mine.summary}`);
-    if (what.includes('known-heap')) t.after(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+    if (file.startsWith(os.tmpdir())) t.after(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
     const heap = await memlab.utils.getSnapshotFromFile(file, { buildNodeIdIndex: true });
     const g = graphOf(heap);
     assert.equal(mine.length, g.n, 'node count');
