@@ -46,6 +46,11 @@ static void usage(FILE *f)
                "        Ctrl-C/SIGTERM (a second one aborts), printing live figures each second,\n"
                "        then write its snapshot to FILE (.heaptimeline: DevTools' Memory panel,\n"
                "        Load); --stacks records each allocation's stack\n"
+               "  convert IN.heapprofile -o OUT [--to pprof|collapsed|html]\n"
+               "        convert a sampling heap profile (heapscope's or V8's) to pprof (gzip'd\n"
+               "        protobuf: go tool pprof), collapsed stacks (flamegraph.pl, speedscope) or\n"
+               "        a self-contained HTML flame graph; without --to, OUT's extension decides\n"
+               "        (.pb.gz/.pprof, .collapsed/.txt, .html); exits 1 on a bad profile\n"
                "  help  show this text\n"
                "  version\n"
                "\n"
@@ -74,6 +79,8 @@ int main(int argc, char **argv)
         return hs_cli_snapshot(argc - 2, argv + 2);
     if (!strcmp(cmd, "track"))
         return hs_cli_track(argc - 2, argv + 2);
+    if (!strcmp(cmd, "convert"))
+        return hs_cli_convert(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return 0;
