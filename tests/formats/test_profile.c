@@ -166,6 +166,41 @@ static void legacy(void **state)
     hs_profile_free(&p);
 }
 
+/* A call tree 200000 levels deep: no recursion anywhere in the reader. */
+static void deep(void **state)
+{
+    (void)state;
+    enum { DEPTH = 200000 };
+    static const char open_node[] = "{\"callFrame\":{\"functionName\":\"f\"},\"selfSize\":1,"
+                                    "\"children\":[";
+    size_t cap = 16 + DEPTH * (sizeof open_node + 2), len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len += (size_t)sprintf(text, "{\"head\":");
+    for (int i = 0; i < DEPTH; i++) {
+        memcpy(text + len, open_node, sizeof open_node - 1);
+        len += sizeof open_node - 1;
+    }
+    for (int i = 0; i < DEPTH; i++) {
+        memcpy(text + len, "]}", 2);
+        len += 2;
+    }
+    text[len++] = '}';
+    struct hs_profile p;
+    char err[256];
+    if (hs_profile_read_mem("deep", text, len, &p, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(p.node_count, DEPTH);
+    assert_int_equal(hs_profile_total(&p), DEPTH);
+    for (uint32_t i = 1; i < p.node_count; i++)
+        assert_int_equal(p.nodes[i].parent, i - 1);
+    check_shape(&p);
+    hs_profile_free(&p);
+    /* Cut anywhere, it is an error, never a crash. */
+    assert_int_equal(hs_profile_read_mem("deep", text, len / 2, &p, err, sizeof err), -1);
+    free(text);
+}
+
 /* ---- bad input: exact errors ------------------------------------------------------------ */
 
 static void errors(void **state)
@@ -430,10 +465,9 @@ int main(int argc, char **argv)
     golden_dir = argv[1];
     data_dir = argv[2];
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(golden),    cmocka_unit_test(agent),
-        cmocka_unit_test(legacy),    cmocka_unit_test(errors),
-        cmocka_unit_test(collapsed), cmocka_unit_test(pprof),
-        cmocka_unit_test(html),      cmocka_unit_test(prefixes_and_flips),
+        cmocka_unit_test(golden), cmocka_unit_test(agent),  cmocka_unit_test(legacy),
+        cmocka_unit_test(deep),   cmocka_unit_test(errors), cmocka_unit_test(collapsed),
+        cmocka_unit_test(pprof),  cmocka_unit_test(html),   cmocka_unit_test(prefixes_and_flips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
