@@ -64,6 +64,7 @@ enum key {
     K_EDGE_COUNT,
     K_TFC,
     K_EXTRA,
+    K_ROOT,
     K_NODE_FIELDS,
     K_EDGE_FIELDS,
     K_NODE_TYPES,
@@ -100,6 +101,7 @@ struct reader {
     /* Header. */
     int have_meta, have_node_count, have_edge_count, have_tfc;
     uint32_t node_count, edge_count, tfc;
+    uint64_t root_index;
     uint8_t node_col[MAX_FIELDS], edge_col[MAX_FIELDS];
     uint32_t nf, ef; /* field counts, 0 until meta gave them */
     int have_node_types, have_edge_types;
@@ -624,9 +626,9 @@ static int value(struct reader *r, int kind)
             r->have_meta = 1;
             return push(r, T_META);
         }
-        if (r->key >= K_NODE_COUNT && r->key <= K_EXTRA && kind != V_NUM) {
+        if (r->key >= K_NODE_COUNT && r->key <= K_ROOT && kind != V_NUM) {
             static const char *const names[] = {"node_count", "edge_count", "trace_function_count",
-                                                "extra_native_bytes"};
+                                                "extra_native_bytes", "root_index"};
             return FAIL(r, "expected a number for \"%s\", found %s", names[r->key - K_NODE_COUNT],
                         kind_name(kind));
         }
@@ -709,12 +711,16 @@ static int on_number(void *ctx, const char *t, size_t n)
     case T_TREE:
         return parse_u64(r, t, n, "\"trace_tree\"", &v) && tree_number(r, v);
     case T_SNAP:
-        if (r->key < K_NODE_COUNT || r->key > K_EXTRA)
+        if (r->key < K_NODE_COUNT || r->key > K_ROOT)
             break;
         if (!parse_u64(r, t, n, "the snapshot's header", &v))
             return 0;
         if (r->key == K_EXTRA) {
             r->s->extra_native_bytes = v;
+            return 1;
+        }
+        if (r->key == K_ROOT) {
+            r->root_index = v;
             return 1;
         }
         if (!fit32(r, v, "the snapshot's header"))
@@ -866,8 +872,9 @@ static int on_key(void *ctx, const unsigned char *t, size_t n)
         {T_TOP, "snapshot", K_SNAPSHOT},         {T_SNAP, "meta", K_META},
         {T_SNAP, "node_count", K_NODE_COUNT},    {T_SNAP, "edge_count", K_EDGE_COUNT},
         {T_SNAP, "trace_function_count", K_TFC}, {T_SNAP, "extra_native_bytes", K_EXTRA},
-        {T_META, "node_fields", K_NODE_FIELDS},  {T_META, "edge_fields", K_EDGE_FIELDS},
-        {T_META, "node_types", K_NODE_TYPES},    {T_META, "edge_types", K_EDGE_TYPES},
+        {T_SNAP, "root_index", K_ROOT},          {T_META, "node_fields", K_NODE_FIELDS},
+        {T_META, "edge_fields", K_EDGE_FIELDS},  {T_META, "node_types", K_NODE_TYPES},
+        {T_META, "edge_types", K_EDGE_TYPES},
     };
     r->key = K_OTHER;
     if (r->st == T_SKIP)
@@ -985,6 +992,12 @@ static int finish(struct reader *r)
             fail_at(r, off, "no \"%s\" array", sect_names[sc]);
             return 0;
         }
+    if (r->root_index % r->nf || r->root_index / r->nf >= r->node_count) {
+        fail_at(r, off, "root_index %llu is not the offset of a node (node_count %u × %u fields)",
+                (unsigned long long)r->root_index, r->node_count, r->nf);
+        return 0;
+    }
+    r->s->root_node = (uint32_t)(r->root_index / r->nf);
     return check_strings(r);
 }
 

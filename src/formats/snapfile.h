@@ -56,6 +56,10 @@ typedef struct hs_snapfile {
     uint32_t *locations; /* 4 per location: node index, script_id, line, column */
     size_t location_count;
     uint64_t extra_native_bytes;
+    /* Added by the reader: the root node's index, from the header's optional
+     * root_index (a nodes offset, as DevTools reads it) ÷ the node field
+     * count; 0 when absent. DevTools accepts only the first or the last node. */
+    uint32_t root_node;
 } hs_snapfile;
 
 /* Reads path. 0, or -1 with *err filled (the snapfile is then empty).

@@ -6,6 +6,7 @@
  * single-byte change of a small file (an error or a result, never a crash —
  * also built with AddressSanitizer), and each error's exact text.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,7 +47,7 @@ static const char REORDERED[] =
     "\"extra\",\"name\",\"self_size\",\"type\"],\"odd\":{\"a\":[1,{\"b\":null}]},"
     "\"node_types\":[[\"hidden\",\"object\",\"synthetic\"],true],\"edge_fields\":[\"to_node\","
     "\"type\",\"name_or_index\"],\"edge_types\":[[\"element\",\"property\"]]},"
-    "\"node_count\":2,\"edge_count\":2,\"root_index\":0},"
+    "\"node_count\":2,\"edge_count\":2,\"root_index\":6},"
     "\"other\":[[1],{\"x\":2}],"
     "\"nodes\":[1,2,99,1,0,2,3,0,99,2,100,1],"
     "\"edges\":[6,0,5,6,1,2],"
@@ -184,6 +185,8 @@ static void check_same(const hs_snapfile *s, const char *text, size_t len)
     if (tree)
         flatten(tree, UINT32_MAX, s, &k);
     assert_int_equal(k, s->trace_node_total);
+    json_t *ri = json_object_get(snap, "root_index");
+    assert_int_equal(s->root_node, ri ? (size_t)json_integer_value(ri) / nf : 0);
     json_t *extra = json_object_get(snap, "extra_native_bytes");
     assert_int_equal(s->extra_native_bytes, extra ? json_integer_value(extra) : 0);
     json_decref(root);
@@ -224,26 +227,57 @@ static void test_golden(void **state)
     assert_true(s.sample_count > 0);
     assert_true(s.trace_node_total > 1);
     assert_int_equal(s.trace_node_parent[0], UINT32_MAX);
-    free(text);
     hs_snapfile_free(&s);
+
+    /* An error past the first 1 MiB chunks: its offset counts the chunks before. */
+    size_t i = 2500000, j;
+    while (text[i] < '0' || text[i] > '9')
+        i++;
+    for (j = i; text[j] >= '0' && text[j] <= '9'; j++)
+        ;
+    char *bad = malloc(len + 3);
+    assert_non_null(bad);
+    memcpy(bad, text, i);
+    memcpy(bad + i, "\"s\"", 3);
+    memcpy(bad + i + 3, text + j, len - j);
+    assert_int_equal(hs_snapfile_read_mem("big", bad, i + 3 + len - j, &s, &err), -1);
+    char want[128];
+    snprintf(want, sizeof(want), "big: byte %zu: expected a number in \"edges\", found a string",
+             i + 3);
+    assert_string_equal(err.text, want);
+    free(bad);
+    free(text);
 }
 
+/* Ours: HEAPSCOPE_SNAPSHOT_AT_EXIT=1 on a small program, 6 fields; with
+ * HEAPSCOPE_TRACK=stacks, 7 fields, trace functions and a trace tree. */
 static void test_agent(void **state)
 {
     (void)state;
-    const char *path = HS_DATA_DIR "/agent-small.heapsnapshot";
-    hs_snapfile s;
-    hs_read_error err;
-    if (hs_snapfile_read(path, &s, &err) != 0)
-        fail_msg("%s", err.text);
-    size_t len;
-    char *text = slurp(path, &len);
-    check_same(&s, text, len);
-    assert_null(s.node_trace);
-    assert_true(s.node_count > 100);
-    hs_snapfile_free(&s);
-    read_ok("agent", text, len);
-    free(text);
+    static const char *const files[] = {HS_DATA_DIR "/agent-small.heapsnapshot",
+                                        HS_DATA_DIR "/agent-track.heapsnapshot"};
+    for (int f = 0; f < 2; f++) {
+        hs_snapfile s;
+        hs_read_error err;
+        if (hs_snapfile_read(files[f], &s, &err) != 0)
+            fail_msg("%s", err.text);
+        size_t len;
+        char *text = slurp(files[f], &len);
+        check_same(&s, text, len);
+        assert_true(s.node_count > 100);
+        assert_int_equal(s.node_id[0], 1);
+        if (f == 0) {
+            assert_null(s.node_trace);
+            assert_int_equal(s.trace_node_total, 0);
+        } else {
+            assert_non_null(s.node_trace);
+            assert_true(s.trace_function_count > 1);
+            assert_true(s.trace_node_total > 1);
+        }
+        hs_snapfile_free(&s);
+        read_ok("agent", text, len);
+        free(text);
+    }
 }
 
 static void test_small_and_reordered(void **state)
@@ -259,6 +293,7 @@ static void test_small_and_reordered(void **state)
     assert_int_equal(s.node_id[1], 3);
     assert_int_equal(s.node_self[1], 100);
     assert_int_equal(s.edge_to[0], 1);
+    assert_int_equal(s.root_node, 1);
     assert_string_equal(hs_snapfile_str(&s, 2), "b\xc3\xa9\n");
     hs_snapfile_free(&s);
 
@@ -289,6 +324,13 @@ static void test_every_prefix(void **state)
     (void)state;
     for (size_t n = 0; n < sizeof(SMALL) - 1; n++)
         expect_error(SMALL, n);
+    /* Every 7th prefix of the agent's 7-field file, and each around the end. */
+    size_t len;
+    char *text = slurp(HS_DATA_DIR "/agent-track.heapsnapshot", &len);
+    for (size_t n = 0; n < len; n += n + 64 < len ? 7 : 1)
+        expect_error(text, n);
+    free(text);
+
     hs_read_error err;
     hs_snapfile s;
     assert_int_equal(hs_snapfile_read_mem("f", SMALL, 0, &s, &err), -1);
@@ -327,6 +369,37 @@ static void test_every_byte_change(void **state)
     }
     free(buf);
     assert_true(ok > 0 && bad > 0);
+}
+
+/* The libFuzzer corpus (fuzz_snapfile.c, merged): each file read without a
+ * crash or a leak, an error with a text or a consistent result. */
+static void test_fuzz_corpus(void **state)
+{
+    (void)state;
+    DIR *d = opendir(HS_DATA_DIR "/snapfile-corpus");
+    assert_non_null(d);
+    size_t files = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), HS_DATA_DIR "/snapfile-corpus/%s", e->d_name);
+        hs_snapfile s;
+        hs_read_error err;
+        if (hs_snapfile_read(path, &s, &err) == 0) {
+            assert_int_equal(s.first_edge[s.node_count], s.edge_count);
+            for (uint32_t i = 0; i < s.edge_count; i++)
+                assert_true(s.edge_to[i] < s.node_count);
+            for (uint32_t i = 0; i < s.node_count; i++)
+                assert_true(s.node_name[i] < s.string_count);
+            hs_snapfile_free(&s);
+        } else {
+            assert_true(strncmp(err.text, path, strlen(path)) == 0);
+        }
+        files++;
+    }
+    closedir(d);
+    assert_true(files > 10);
 }
 
 /* SMALL with the first `from` replaced by `to`. */
@@ -403,6 +476,10 @@ static void test_errors(void **state)
          "byte 814: invalid JSON (parse error: unallowed token at this "
          "point in JSON text)"},
         {"\"strings\"", "\"strung\"", "byte 1031: no \"strings\" array"},
+        {"\"extra_native_bytes\":77", "\"extra_native_bytes\":77,\"root_index\":8",
+         "byte 1047: root_index 8 is not the offset of a node (node_count 3 × 7 fields)"},
+        {"\"extra_native_bytes\":77", "\"extra_native_bytes\":77,\"root_index\":21",
+         "byte 1048: root_index 21 is not the offset of a node (node_count 3 × 7 fields)"},
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -511,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_every_prefix),
         cmocka_unit_test(test_every_byte_change),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_fuzz_corpus),
         cmocka_unit_test(test_deep_tree),
         cmocka_unit_test(test_huge_counts),
     };
