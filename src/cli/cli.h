@@ -14,6 +14,8 @@ int hs_cli_sample(int argc, char **argv);   /* cli_sample.c */
 int hs_cli_snapshot(int argc, char **argv); /* cli_snapshot.c */
 int hs_cli_track(int argc, char **argv);    /* cli_track.c */
 int hs_cli_convert(int argc, char **argv);  /* cli_convert.c */
+int hs_cli_report(int argc, char **argv);   /* cli_report.c */
+int hs_cli_diff(int argc, char **argv);     /* cli_diff.c */
 
 /* Formats n bytes as "1.2 MiB" into buf. */
 /* --name VALUE or --name=VALUE at argv[*i]: 1 (value set, *i moved past

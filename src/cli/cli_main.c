@@ -46,6 +46,13 @@ static void usage(FILE *f)
                "        Ctrl-C/SIGTERM (a second one aborts), printing live figures each second,\n"
                "        then write its snapshot to FILE (.heaptimeline: DevTools' Memory panel,\n"
                "        Load); --stacks records each allocation's stack\n"
+               "  report FILE [--top N] [--filter TEXT] [--format text|json]\n"
+               "        what a .heapsnapshot/.heaptimeline (heapscope's or V8's) holds, with\n"
+               "        DevTools' rules: totals, classes (sites) by retained size, the biggest\n"
+               "        retainers and their paths from the root, leaks by site with stacks\n"
+               "  diff A B [--fail-if-grown BYTES] [--top N] [--filter TEXT] [--format text|json]\n"
+               "        what was added and freed per class between two snapshots of one process\n"
+               "        (objects matched by id); exit 1 when live bytes grew by more than BYTES\n"
                "  convert IN.heapprofile -o OUT [--to pprof|collapsed|html]\n"
                "        convert a sampling heap profile (heapscope's or V8's) to pprof (gzip'd\n"
                "        protobuf: go tool pprof), collapsed stacks (flamegraph.pl, speedscope) or\n"
@@ -81,6 +88,10 @@ int main(int argc, char **argv)
         return hs_cli_track(argc - 2, argv + 2);
     if (!strcmp(cmd, "convert"))
         return hs_cli_convert(argc - 2, argv + 2);
+    if (!strcmp(cmd, "report"))
+        return hs_cli_report(argc - 2, argv + 2);
+    if (!strcmp(cmd, "diff"))
+        return hs_cli_diff(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return 0;
