@@ -8,7 +8,8 @@
  *
  * --fail-if-grown BYTES: exit 1 when the live bytes grew by more than BYTES
  * from A to B (a memory regression gate for CI). --top N, --filter TEXT,
- * --format json as for report.
+ * --format json as for report. Two .heapprofile files are compared by
+ * cli_profile.c (each function's sampled bytes).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #include "analysis.h"
 #include "cli.h"
+#include "cli_profile.h"
 #include "snapfile.h"
 
 struct opts {
@@ -250,6 +252,14 @@ int hs_cli_diff(int argc, char **argv)
     struct opts o;
     if (parse(argc, argv, &o) < 0)
         return usage();
+    if (hs_cli_is_profile(o.a) || hs_cli_is_profile(o.b)) {
+        if (!hs_cli_is_profile(o.a) || !hs_cli_is_profile(o.b)) {
+            fprintf(stderr, "heapscope: %s and %s: a profile can only be compared with a profile\n",
+                    o.a, o.b);
+            return 1;
+        }
+        return hs_cli_diff_profiles(o.a, o.b, o.top, o.filter, o.json, o.gate, o.max_growth);
+    }
     struct side A, B;
     if (load(o.a, &A) < 0)
         return 1;

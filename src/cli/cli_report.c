@@ -13,7 +13,8 @@
  *     allocation stacks when the file has them.
  *
  * --top N (default 10), --filter TEXT (classes whose name contains it),
- * --format json (one object on stdout, for scripts).
+ * --format json (one object on stdout, for scripts). A .heapprofile is
+ * reported by cli_profile.c (functions by self and total, --tree).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -23,6 +24,7 @@
 
 #include "analysis.h"
 #include "cli.h"
+#include "cli_profile.h"
 #include "snapfile.h"
 
 #define LEAKED_GROUP "(leaked: unreachable from any root)"
@@ -33,6 +35,7 @@ struct opts {
     int top;
     const char *filter;
     int json;
+    int tree; /* profiles: the call tree too */
 };
 
 /* A class row: DevTools' Summary aggregates (nodes with no self size are
@@ -92,6 +95,8 @@ static int parse(int argc, char **argv, struct opts *o)
             if (r < 0 || (strcmp(v, "json") && strcmp(v, "text")))
                 return -1;
             o->json = !strcmp(v, "json");
+        } else if (!strcmp(argv[i], "--tree")) {
+            o->tree = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return -1;
         } else if (!o->file) {
@@ -548,6 +553,8 @@ int hs_cli_report(int argc, char **argv)
     struct opts o;
     if (parse(argc, argv, &o) < 0)
         return usage();
+    if (hs_cli_is_profile(o.file))
+        return hs_cli_report_profile(o.file, o.top, o.filter, o.json, o.tree);
     hs_snapfile s;
     hs_read_error err;
     if (hs_snapfile_read(o.file, &s, &err) < 0) {

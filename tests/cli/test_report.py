@@ -135,6 +135,82 @@ check(at.returncode == 0, "diff --fail-if-grown at the growth: exit 0")
 back = run("diff", second, first, "--fail-if-grown", "0")
 check(back.returncode == 0 and "-46.9 KiB" in back.stdout, "diff the other way: shrinking passes the gate")
 
+# ---- profiles -----------------------------------------------------------------------
+def functions(path):
+    """Per function (name, url, line): self, and total with recursion counted once."""
+    prof = json.load(open(path))
+    out = {}
+
+    def key(n):
+        cf = n.get("callFrame", n)
+        return (cf.get("functionName") or "(anonymous)", cf.get("url", ""), cf.get("lineNumber", -1))
+
+    def walk(n, path_keys):
+        k = key(n)
+        total = n["selfSize"] + sum(walk(c, path_keys + [k]) for c in n.get("children", []))
+        f = out.setdefault(k, [0, 0])
+        f[0] += n["selfSize"]
+        if k not in path_keys:
+            f[1] += total
+        return total
+
+    walk(prof["head"], [])
+    return out
+
+
+gdir = os.path.join(shared, "golden", "v8-node20")
+prof_a = os.path.join(gdir, "sampling-stopSampling.heapprofile")
+prof_b = os.path.join(gdir, "sampling-with-gc-flags.heapprofile")
+pr = run("report", prof_b, "--format", "json", "--top", "1000")
+check(pr.returncode == 0, "report reads a .heapprofile (%s)" % pr.stderr.strip())
+prep = json.loads(pr.stdout)
+want = functions(prof_b)
+got_self = {f["function"].split(" (")[0]: f["self"] for f in prep["by_self"]}
+got_total = {f["function"].split(" (")[0]: f["total"] for f in prep["by_total"]}
+exp_self = {}
+exp_total = {}
+for (name, url, line), (fs, ft) in want.items():
+    if name != "(root)":
+        if fs:
+            exp_self[name] = exp_self.get(name, 0) + fs
+        if ft:
+            exp_total[name] = exp_total.get(name, 0) + ft
+check(got_self == exp_self, "report profile: every function's self bytes (%d functions)" % len(exp_self))
+check(got_total == exp_total, "report profile: every function's total bytes, recursion once")
+check(prep["total"] == sum(f[0] for f in want.values()), "report profile: the total")
+# Recursion: f -> g -> f. f's total counts the inner f once, inside the outer one.
+def frame(name, self_size, kids, nid):
+    return {"callFrame": {"functionName": name, "scriptId": "1", "url": "r.js", "lineNumber": 1,
+                          "columnNumber": 0}, "selfSize": self_size, "id": nid, "children": kids}
+
+
+rec = os.path.join(work, "recursive.heapprofile")
+with open(rec, "w") as f:
+    json.dump({"head": {"callFrame": {"functionName": "(root)", "scriptId": "0", "url": "",
+                                      "lineNumber": -1, "columnNumber": -1},
+                        "selfSize": 0, "id": 1,
+                        "children": [frame("f", 10, [frame("g", 5, [frame("f", 7, [], 4)], 3)], 2)]},
+               "samples": []}, f)
+rr = json.loads(run("report", rec, "--format", "json").stdout)
+fself = {x["function"].split(" (")[0]: x["self"] for x in rr["by_self"]}
+ftotal = {x["function"].split(" (")[0]: x["total"] for x in rr["by_total"]}
+check(fself == {"f": 17, "g": 5} and ftotal == {"f": 22, "g": 12},
+      "report profile: recursion counted once in total (f 22, g 12: %s)" % ftotal)
+tree = run("report", prof_b, "--tree", "--top", "8")
+check(tree.returncode == 0 and "call tree" in tree.stdout and "  allocateBatch" in tree.stdout,
+      "report --tree: the call tree, indented")
+pd = run("diff", prof_a, prof_b, "--format", "json", "--top", "1000")
+pdiff = json.loads(pd.stdout)
+ta, tb = (sum(f[0] for f in functions(x).values()) for x in (prof_a, prof_b))
+check(pd.returncode == 0 and pdiff["growth"] == tb - ta and
+      sum(f["growth"] for f in pdiff["functions"]) == tb - ta,
+      "diff of two profiles: the functions' growths add up to the totals' (%d)" % (tb - ta))
+gate = run("diff", prof_a, prof_b, "--fail-if-grown", str(tb - ta - 1))
+check(gate.returncode == 1, "diff of profiles --fail-if-grown: exit 1 above the limit")
+mixed = run("diff", prof_a, first)
+check(mixed.returncode == 1 and "only be compared with a profile" in mixed.stderr,
+      "diff of a profile with a snapshot: a clear error")
+
 # ---- errors -------------------------------------------------------------------------
 cut = os.path.join(work, "cut.heapsnapshot")
 with open(first, "rb") as f:
