@@ -7,8 +7,9 @@
  * from): self = the bytes sampled in it, total = the bytes sampled in it and
  * in what it called, each call tree node counted once even under recursion
  * (a node whose function is already on its path adds nothing to total).
- * report prints the top functions by self and by total, or with --tree the
- * call tree top down (nodes holding at least 1 % of all). diff compares the
+ * report prints the top functions by self and by total; with --tree also
+ * bottom up (where each top function is called from) and the call tree top
+ * down (nodes holding at least 1 % of all). diff compares the
  * functions' self bytes between two profiles.
  */
 #include <jansson.h>
@@ -145,22 +146,64 @@ static int matches(const char *filter, const char *name)
     return !filter || strstr(name, filter);
 }
 
-static void print_tree(const struct fns *f, int top)
+static void print_tree(const struct fns *f, int max_depth)
 {
     const struct hs_profile *p = f->p;
     char b1[32], b2[32], name[1024];
-    printf("\ncall tree (nodes with at least 1 %% of all, at most %d deep)\n", top);
+    printf("\ncall tree (nodes with at least 1 %% of all, at most %d deep)\n", max_depth);
     printf("%12s %12s  %s\n", "total", "self", "function");
     for (uint32_t i = 1; i < p->node_count; i++) {
         int depth = 0;
         for (uint32_t u = p->nodes[i].parent; u != HS_PROFILE_NONE && u != 0;
              u = p->nodes[u].parent)
             depth++;
-        if (pct(f->node_total[i], f->total) < 1.0 || depth >= top)
+        if (pct(f->node_total[i], f->total) < 1.0 || depth >= max_depth)
             continue;
         place(p, i, name, sizeof(name));
         printf("%12s %12s  %*s%s\n", hs_cli_bytes(f->node_total[i], b1, sizeof(b1)),
                hs_cli_bytes(p->nodes[i].self_size, b2, sizeof(b2)), 2 * depth, "", name);
+    }
+}
+
+/* Bottom up: for each of the top functions by self, the call stacks that
+ * allocate in it, biggest first (its nodes with bytes, at most 3 each). */
+static void print_bottom_up(const struct fns *f, const uint32_t *by_self_order, int top,
+                            const char *filter)
+{
+    const struct hs_profile *p = f->p;
+    char b1[32], name[1024];
+    printf("\nbottom up: where the top functions are called from\n");
+    for (uint32_t k = 0, shown = 0; k < f->n && shown < (uint32_t)top; k++) {
+        uint32_t fi = by_self_order[k];
+        const struct fn *x = &f->v[fi];
+        if (x->node == 0 || !x->self)
+            continue;
+        place(p, x->node, name, sizeof(name));
+        if (!matches(filter, name))
+            continue;
+        printf("%12s  %s\n", hs_cli_bytes(x->self, b1, sizeof(b1)), name);
+        uint32_t best[3] = {HS_PROFILE_NONE, HS_PROFILE_NONE, HS_PROFILE_NONE};
+        for (uint32_t i = 0; i < p->node_count; i++) {
+            if (f->of[i] != fi || !p->nodes[i].self_size)
+                continue;
+            for (int b = 0; b < 3; b++)
+                if (best[b] == HS_PROFILE_NONE ||
+                    p->nodes[i].self_size > p->nodes[best[b]].self_size) {
+                    for (int m = 2; m > b; m--)
+                        best[m] = best[m - 1];
+                    best[b] = i;
+                    break;
+                }
+        }
+        for (int b = 0; b < 3 && best[b] != HS_PROFILE_NONE; b++) {
+            printf("%12s    ", hs_cli_bytes(p->nodes[best[b]].self_size, b1, sizeof(b1)));
+            int depth = 0;
+            for (uint32_t u = p->nodes[best[b]].parent;
+                 u != HS_PROFILE_NONE && u != 0 && depth < 12; u = p->nodes[u].parent, depth++)
+                printf("%s%s", depth ? " <- " : "<- ", hs_profile_name(p, u));
+            printf("%s\n", depth ? "" : "(called from the root)");
+        }
+        shown++;
     }
 }
 
@@ -221,7 +264,9 @@ int hs_cli_report_profile(const char *file, int top, const char *filter, int jso
         printf("\n");
         json_decref(root);
     } else if (tree) {
-        print_tree(&f, top);
+        qsort(order, f.n, sizeof(*order), by_self);
+        print_bottom_up(&f, order, top, filter);
+        print_tree(&f, 32);
     }
     rc = 0;
 out:

@@ -199,6 +199,8 @@ check(fself == {"f": 17, "g": 5} and ftotal == {"f": 22, "g": 12},
 tree = run("report", prof_b, "--tree", "--top", "8")
 check(tree.returncode == 0 and "call tree" in tree.stdout and "  allocateBatch" in tree.stdout,
       "report --tree: the call tree, indented")
+check("<- (anonymous) <- listOnTimeout <- processTimers" in tree.stdout,
+      "report --tree: bottom up, allocateBatch's callers")
 pd = run("diff", prof_a, prof_b, "--format", "json", "--top", "1000")
 pdiff = json.loads(pd.stdout)
 ta, tb = (sum(f[0] for f in functions(x).values()) for x in (prof_a, prof_b))
