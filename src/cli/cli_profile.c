@@ -152,17 +152,20 @@ static void print_tree(const struct fns *f, int max_depth)
     char b1[32], b2[32], name[1024];
     printf("\ncall tree (nodes with at least 1 %% of all, at most %d deep)\n", max_depth);
     printf("%12s %12s  %s\n", "total", "self", "function");
+    /* Depths in one pass: preorder puts each parent before its children. */
+    uint32_t *depths = calloc(p->node_count ? p->node_count : 1, sizeof(*depths));
+    if (!depths)
+        return;
     for (uint32_t i = 1; i < p->node_count; i++) {
-        int depth = 0;
-        for (uint32_t u = p->nodes[i].parent; u != HS_PROFILE_NONE && u != 0;
-             u = p->nodes[u].parent)
-            depth++;
+        uint32_t up = p->nodes[i].parent;
+        int depth = (int)(depths[i] = up == 0 || up == HS_PROFILE_NONE ? 0 : depths[up] + 1);
         if (pct(f->node_total[i], f->total) < 1.0 || depth >= max_depth)
             continue;
         place(p, i, name, sizeof(name));
         printf("%12s %12s  %*s%s\n", hs_cli_bytes(f->node_total[i], b1, sizeof(b1)),
                hs_cli_bytes(p->nodes[i].self_size, b2, sizeof(b2)), 2 * depth, "", name);
     }
+    free(depths);
 }
 
 /* Bottom up: for each of the top functions by self, the call stacks that
