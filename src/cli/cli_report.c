@@ -241,9 +241,9 @@ static const char *node_name(const hs_snapfile *s, uint32_t v)
     return hs_snapfile_str(s, s->node_name[v]);
 }
 
-static int is_synthetic(const hs_snapfile *s, uint32_t v)
+/* syn: the file's index of the "synthetic" node type (-1: none). */
+static int is_synthetic(const hs_snapfile *s, int syn, uint32_t v)
 {
-    int syn = hs_snapfile_node_type(s, "synthetic");
     return v == 0 || (int)s->node_type[v] == syn;
 }
 
@@ -286,6 +286,7 @@ struct report {
     uint32_t *top; /* the biggest retainers */
     uint32_t ntop;
     uint32_t *parent, *via;
+    int syn; /* the "synthetic" node type's index */
 };
 
 static int matches(const struct opts *o, const char *name)
@@ -330,7 +331,7 @@ static int find_leaks(struct report *r)
     }
     free(walk);
     for (uint32_t v = 1; v < s->node_count; v++) {
-        if (is_synthetic(s, v) || !s->node_self[v])
+        if (is_synthetic(s, r->syn, v) || !s->node_self[v])
             continue;
         if (state[v] == LEAKED || a->distance[v] == HS_DISTANCE_NONE) {
             struct leak *l = &by[a->class_index[v]];
@@ -367,7 +368,7 @@ static int find_top(struct report *r, const struct opts *o)
     if (!r->top)
         return -1;
     for (uint32_t v = 1; v < s->node_count; v++) {
-        if (is_synthetic(s, v) || !is_synthetic(s, a->dominator[v]) ||
+        if (is_synthetic(s, r->syn, v) || !is_synthetic(s, r->syn, a->dominator[v]) ||
             !matches(o, a->class_names[a->class_index[v]]))
             continue;
         uint32_t i = r->ntop < (uint32_t)o->top ? r->ntop++ : (uint32_t)o->top;
@@ -567,7 +568,7 @@ int hs_cli_report(int argc, char **argv)
         hs_snapfile_free(&s);
         return 1;
     }
-    struct report r = {.s = &s, .a = &a};
+    struct report r = {.s = &s, .a = &a, .syn = hs_snapfile_node_type(&s, "synthetic")};
     int rc = 1;
     r.cls = classes(&s, &a, &r.ncls);
     if (r.cls && find_leaks(&r) == 0 && find_top(&r, &o) == 0) {
