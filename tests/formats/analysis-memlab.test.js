@@ -46,9 +46,16 @@ const DUMP = process.env.HS_ANALYZE_DUMP;
 const SHARED = process.env.HS_SHARED_DIR || path.join(__dirname, '../../../shared');
 const os = require('node:os');
 
+// The directories this test made (and only those) are removed when it ends:
+// a file's own directory is never removed just for being under /tmp, where a
+// checkout (and ../shared beside it, maybe a symbolic link to the real one)
+// may well live.
+const madeDirs = new Set();
+
 // hs-known-heap's snapshot at exit (2 MB, so made here rather than committed).
 function knownHeapSnapshot() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-analysis-'));
+  madeDirs.add(dir);
   const file = path.join(dir, 'known-heap.heapsnapshot');
   assert.ok(process.env.HS_KNOWN_HEAP && process.env.HS_AGENT_LIB, 'HS_KNOWN_HEAP and HS_AGENT_LIB are set by ctest');
   execFileSync(process.env.HS_KNOWN_HEAP, [], {
@@ -65,6 +72,7 @@ function knownHeapSnapshot() {
 // none of), WeakSets and WeakRefs, written by v8.writeHeapSnapshot.
 function nodeWeakMapSnapshot() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-analysis-'));
+  madeDirs.add(dir);
   const file = path.join(dir, 'node-weakmaps.heapsnapshot');
   const program = `
     const wm = new WeakMap(), keys = []; globalThis.keep = keys;
@@ -296,7 +304,7 @@ for (const [what, fileOf] of FILES) {
     assert.ok(fs.existsSync(file), `${file} exists`);
     const mine = ours(file);
     t.diagnostic(`${what}: hs_analyze ${mine.summary}`);
-    if (file.startsWith(os.tmpdir())) t.after(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+    if (madeDirs.has(path.dirname(file))) t.after(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
     const heap = await memlab.utils.getSnapshotFromFile(file, { buildNodeIdIndex: true });
     const g = graphOf(heap);
     assert.equal(mine.length, g.n, 'node count');
