@@ -23,4 +23,15 @@ int hs_cli_diff(int argc, char **argv);     /* cli_diff.c */
 int hs_cli_opt_value(int argc, char **argv, int *i, const char *name, const char **value);
 const char *hs_cli_bytes(unsigned long long n, char *buf, unsigned long size);
 
+/* The options every table-printing command (report, diff) takes: --top N
+ * (1 … 1000000), --filter TEXT, --format text|json. At argv[*i]: 1 when it
+ * was one of them (*i moved past its value), 0 when it is another argument,
+ * -1 when its value is missing or bad. */
+struct hs_cli_table_opts {
+    int top; /* default 10 */
+    const char *filter;
+    int json;
+};
+int hs_cli_table_opt(int argc, char **argv, int *i, struct hs_cli_table_opts *o);
+
 #endif

@@ -55,40 +55,33 @@ static int usage(void)
 static int parse(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){.top = 10};
+    struct hs_cli_table_opts t = {.top = 10};
     for (int i = 0; i < argc; i++) {
         const char *v = NULL;
         char *end;
-        int r;
-        if ((r = hs_cli_opt_value(argc, argv, &i, "--top", &v)) != 0) {
-            long n = r > 0 ? strtol(v, &end, 10) : 0;
-            if (r < 0 || *end || n < 1 || n > 1000000)
-                return -1;
-            o->top = (int)n;
-        } else if ((r = hs_cli_opt_value(argc, argv, &i, "--fail-if-grown", &v)) != 0) {
+        int r = hs_cli_table_opt(argc, argv, &i, &t);
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            continue;
+        if ((r = hs_cli_opt_value(argc, argv, &i, "--fail-if-grown", &v)) != 0) {
             if (r < 0 || !*v || *v == '-')
                 return -1;
             o->max_growth = strtoull(v, &end, 10);
             if (*end)
                 return -1;
             o->gate = 1;
-        } else if ((r = hs_cli_opt_value(argc, argv, &i, "--filter", &v)) != 0) {
-            if (r < 0)
-                return -1;
-            o->filter = v;
-        } else if ((r = hs_cli_opt_value(argc, argv, &i, "--format", &v)) != 0) {
-            if (r < 0 || (strcmp(v, "json") && strcmp(v, "text")))
-                return -1;
-            o->json = !strcmp(v, "json");
-        } else if (argv[i][0] == '-' && argv[i][1]) {
+        } else if ((argv[i][0] == '-' && argv[i][1]) || (o->a && o->b)) {
             return -1;
         } else if (!o->a) {
             o->a = argv[i];
-        } else if (!o->b) {
-            o->b = argv[i];
         } else {
-            return -1;
+            o->b = argv[i];
         }
     }
+    o->top = t.top;
+    o->filter = t.filter;
+    o->json = t.json;
     return o->a && o->b ? 0 : -1;
 }
 

@@ -3,6 +3,7 @@
  * per subcommand and prints usage. Owns no subcommand logic.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -136,4 +137,29 @@ const char *hs_cli_bytes(unsigned long long n, char *buf, unsigned long size)
     else
         snprintf(buf, size, "%.1f %s", v, units[u]);
     return buf;
+}
+
+int hs_cli_table_opt(int argc, char **argv, int *i, struct hs_cli_table_opts *o)
+{
+    const char *v = NULL;
+    int r;
+    if ((r = hs_cli_opt_value(argc, argv, i, "--top", &v)) != 0) {
+        char *end;
+        long n = r > 0 ? strtol(v, &end, 10) : 0;
+        if (r < 0 || *end || n < 1 || n > 1000000)
+            return -1;
+        o->top = (int)n;
+        return 1;
+    }
+    if ((r = hs_cli_opt_value(argc, argv, i, "--filter", &v)) != 0) {
+        o->filter = v;
+        return r;
+    }
+    if ((r = hs_cli_opt_value(argc, argv, i, "--format", &v)) != 0) {
+        if (r < 0 || (strcmp(v, "json") && strcmp(v, "text")))
+            return -1;
+        o->json = !strcmp(v, "json");
+        return 1;
+    }
+    return 0;
 }

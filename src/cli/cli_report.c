@@ -78,33 +78,23 @@ static int usage(void)
 static int parse(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){.top = 10};
+    struct hs_cli_table_opts t = {.top = 10};
     for (int i = 0; i < argc; i++) {
-        const char *v = NULL;
-        int r;
-        if ((r = hs_cli_opt_value(argc, argv, &i, "--top", &v)) != 0) {
-            char *end;
-            long n = r > 0 ? strtol(v, &end, 10) : 0;
-            if (r < 0 || *end || n < 1 || n > 1000000)
-                return -1;
-            o->top = (int)n;
-        } else if ((r = hs_cli_opt_value(argc, argv, &i, "--filter", &v)) != 0) {
-            if (r < 0)
-                return -1;
-            o->filter = v;
-        } else if ((r = hs_cli_opt_value(argc, argv, &i, "--format", &v)) != 0) {
-            if (r < 0 || (strcmp(v, "json") && strcmp(v, "text")))
-                return -1;
-            o->json = !strcmp(v, "json");
-        } else if (!strcmp(argv[i], "--tree")) {
+        int r = hs_cli_table_opt(argc, argv, &i, &t);
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            continue;
+        if (!strcmp(argv[i], "--tree"))
             o->tree = 1;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
+        else if ((argv[i][0] == '-' && argv[i][1]) || o->file)
             return -1;
-        } else if (!o->file) {
+        else
             o->file = argv[i];
-        } else {
-            return -1;
-        }
     }
+    o->top = t.top;
+    o->filter = t.filter;
+    o->json = t.json;
     return o->file ? 0 : -1;
 }
 
