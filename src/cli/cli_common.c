@@ -126,9 +126,7 @@ static void drop_tmp(void)
     }
 }
 
-/* Creates the temporary file next to path, readable as a file created by the
- * user would be (mkstemp makes it 0600). Returns its descriptor or -1. */
-static int create_tmp(const char *path)
+int hs_cli_tmp_create(const char *path)
 {
     if ((size_t)snprintf(tmp_path, sizeof(tmp_path), "%s.tmp-XXXXXX", path) >= sizeof(tmp_path)) {
         errno = ENAMETOOLONG;
@@ -169,7 +167,7 @@ int hs_cli_target_session(const struct hs_cli_target_opts *o, void (*on_signal)(
 
     int rc = 1;
     hs_client *c = NULL;
-    int fd = create_tmp(o->out);
+    int fd = hs_cli_tmp_create(o->out);
     if (fd < 0) {
         fprintf(stderr, "heapscope: cannot write %s: %s\n", o->out, strerror(errno));
         goto out;

@@ -44,6 +44,10 @@ int hs_cli_target_args(const char *cmd, int argc, char **argv, struct hs_cli_tar
  * unwritable place fails before the target does any work), renamed into place
  * once all is written, removed on any failure or by a signal handler. */
 
+/* Creates the temporary file next to path (path.tmp-XXXXXX), readable as a
+ * file created by the user would be (mkstemp makes it 0600). Returns its
+ * descriptor, or -1 (errno). */
+int hs_cli_tmp_create(const char *path);
 /* Renames the temporary file to path (its descriptor closed already). Returns
  * 0 or -1 (errno). */
 int hs_cli_tmp_commit(const char *path);

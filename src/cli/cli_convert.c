@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_common.h"
 #include "profile.h"
 
 enum format { F_NONE, F_PPROF, F_COLLAPSED, F_HTML };
@@ -85,23 +86,12 @@ static int write_out(enum format fmt, const struct hs_profile *p, const char *in
         }
         return 0;
     }
-    size_t n = strlen(out) + sizeof(".tmp-XXXXXX");
-    char *tmp = malloc(n);
-    if (!tmp) {
-        fprintf(stderr, "heapscope: convert: out of memory\n");
-        return 1;
-    }
-    snprintf(tmp, n, "%s.tmp-XXXXXX", out);
-    int fd = mkstemp(tmp);
+    int fd = hs_cli_tmp_create(out);
     if (fd < 0) {
         fprintf(stderr, "heapscope: convert: %s: cannot create a temporary file next to it: %s\n",
                 out, strerror(errno));
-        free(tmp);
         return 1;
     }
-    mode_t mask = umask(0);
-    umask(mask);
-    (void)fchmod(fd, 0666 & ~mask);
     FILE *f = fdopen(fd, "wb");
     int rc = 0;
     if (!f) {
@@ -115,15 +105,14 @@ static int write_out(enum format fmt, const struct hs_profile *p, const char *in
             rc = -1;
         }
     }
-    if (rc == 0 && rename(tmp, out) != 0) {
-        snprintf(err, sizeof err, "cannot rename %s: %s", tmp, strerror(errno));
+    if (rc == 0 && hs_cli_tmp_commit(out) != 0) {
+        snprintf(err, sizeof err, "cannot rename the temporary file: %s", strerror(errno));
         rc = -1;
     }
     if (rc < 0) {
-        unlink(tmp);
+        hs_cli_tmp_unlink();
         fprintf(stderr, "heapscope: convert: %s: %s\n", out, err);
     }
-    free(tmp);
     return rc < 0 ? 1 : 0;
 }
 
