@@ -53,7 +53,7 @@ import time  # noqa: E402
 
 import run  # noqa: E402  (bench/run.py: one copy of what the benches share)
 from run import first_line, loadavg, machine  # noqa: E402
-from snapshot import Failed, rel, status_kib  # noqa: E402  (bench/snapshot.py's, not copies)
+from snapshot import Failed, Program, rel, status_kib  # noqa: E402  (bench/snapshot.py's, not copies)
 
 ROOT = os.path.dirname(HERE)
 SCRUB_PREFIXES = ("HEAPSCOPE_", "MALLOC_", "NODE_", "UV_", "V8_")
@@ -82,59 +82,9 @@ def log(msg):
     sys.stderr.flush()
 
 
-class Target:
-    """The inspected process: its first JSON line on stdout ("ready"), the
-    WebSocket URL from its stderr (the agent's or node's banner)."""
-
-    WS = re.compile(r"(?:DevTools|Debugger) listening on (ws://\S+)")
-
-    def __init__(self, argv, env, timeout):
-        self.timeout = timeout
-        self.lines = queue.Queue()
-        self.stderr = []
-        self.ws = None
-        self.ws_event = threading.Event()
-        self.p = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, start_new_session=True)
-        threading.Thread(target=self._read_out, daemon=True).start()
-        threading.Thread(target=self._read_err, daemon=True).start()
-
-    def _read_out(self):
-        for raw in self.p.stdout:
-            try:
-                self.lines.put(json.loads(raw))
-            except ValueError:
-                self.lines.put({"raw": raw.decode(errors="replace")})
-        self.lines.put(None)
-
-    def _read_err(self):
-        for raw in self.p.stderr:
-            line = raw.decode(errors="replace").rstrip("\n")
-            self.stderr.append(line)
-            m = self.WS.search(line)
-            if m and not self.ws:
-                self.ws = m.group(1)
-                self.ws_event.set()
-
-    def expect(self, key):
-        deadline = time.monotonic() + self.timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise Failed("no %r from the target within %.0f s" % (key, self.timeout))
-            try:
-                obj = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if obj is None:
-                raise Failed("the target ended before %r (stderr: %s)" %
-                             (key, " | ".join(self.stderr[-5:])))
-            if key in obj:
-                return obj
-
-    def send(self, line):
-        self.p.stdin.write((line + "\n").encode())
-        self.p.stdin.flush()
+class Target(Program):
+    """The inspected process (snapshot.py's Program: JSON lines on stdout,
+    "ready" first; the WebSocket URL from the agent's or node's banner)."""
 
     def stop(self):
         """Ends the target; its exit status (None if it had to be killed)."""
@@ -145,14 +95,6 @@ class Target:
         except (OSError, subprocess.TimeoutExpired):
             self.kill()
             return None
-
-    def kill(self):
-        if self.p.poll() is None:
-            try:
-                os.killpg(self.p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            self.p.wait()
 
 
 def run_client(a, spec, tmp):

@@ -161,7 +161,11 @@ class MemSampler(threading.Thread):
 # ---- the program ------------------------------------------------------------
 
 class Program:
-    """hs-bench-snapshot as a child with its line protocol (see its header)."""
+    """hs-bench-snapshot as a child with its line protocol (see its header):
+    JSON lines on stdout, the WebSocket URL from the agent's (or node's)
+    banner on stderr. bench/inspect.py's targets are the same."""
+
+    WS = re.compile(r"(?:DevTools|Debugger) listening on (ws://\S+)")
 
     def __init__(self, argv, env, timeout, log_path=None):
         self.argv, self.timeout = argv, timeout
@@ -189,7 +193,7 @@ class Program:
         for raw in self.p.stderr:
             line = raw.decode(errors="replace").rstrip("\n")
             self.stderr.append(line)
-            m = re.search(r"DevTools listening on (ws://\S+)", line)
+            m = self.WS.search(line)
             if m and not self.ws:
                 self.ws = m.group(1)
                 self.ws_event.set()
