@@ -441,6 +441,28 @@ static int essential(const ctx *c, const uint8_t *flags, uint32_t v, uint32_t e)
  * (simple eval/link, iterative DFS and compression), 1-based vertices, with
  * DevTools' handling of nodes the DFS from the root does not reach.
  */
+/* Lengauer–Tarjan's eval: compresses v's ancestor path (iteratively, with
+ * stack as scratch) and returns the vertex of least semi on it; v itself
+ * when v is a forest root. */
+static inline uint32_t lt_eval(uint32_t v, uint32_t *ancestor, uint32_t *label,
+                               const uint32_t *semi, uint32_t *stack)
+{
+    if (ancestor[v] == 0)
+        return v;
+    uint32_t x = v, sp = 0;
+    while (ancestor[ancestor[x]] != 0) {
+        stack[++sp] = x;
+        x = ancestor[x];
+    }
+    while (sp > 0) {
+        uint32_t y = stack[sp--];
+        if (semi[label[ancestor[y]]] < semi[label[y]])
+            label[y] = label[ancestor[y]];
+        ancestor[y] = ancestor[ancestor[y]];
+    }
+    return label[v];
+}
+
 static int dominators(const ctx *c, const uint64_t *ess, const uint64_t *self, hs_analysis *a)
 {
     const hs_snapfile *s = c->s;
@@ -538,22 +560,7 @@ static int dominators(const ctx *c, const uint64_t *ess, const uint64_t *self, h
         int orphan = 1;
         for (uint32_t k = first_ret[wo]; k < first_ret[wo + 1]; k++) {
             orphan = 0;
-            uint32_t v = ret_src[k] + 1, u = v;
-            if (ancestor[v] != 0) {
-                /* compress(v), then label[v] */
-                uint32_t x = v, sp = 0;
-                while (ancestor[ancestor[x]] != 0) {
-                    stack[++sp] = x;
-                    x = ancestor[x];
-                }
-                while (sp > 0) {
-                    uint32_t y = stack[sp--];
-                    if (semi[label[ancestor[y]]] < semi[label[y]])
-                        label[y] = label[ancestor[y]];
-                    ancestor[y] = ancestor[ancestor[y]];
-                }
-                u = label[v];
-            }
+            uint32_t u = lt_eval(ret_src[k] + 1, ancestor, label, semi, stack);
             if (semi[u] < semi[w])
                 semi[w] = semi[u];
         }
@@ -565,21 +572,7 @@ static int dominators(const ctx *c, const uint64_t *ess, const uint64_t *self, h
         ancestor[w] = parent[w]; /* link */
         uint32_t p = parent[w];
         for (uint32_t v = bucket[p]; v != none; v = bucket_next[v]) {
-            uint32_t u = v;
-            if (ancestor[v] != 0) {
-                uint32_t x = v, sp = 0;
-                while (ancestor[ancestor[x]] != 0) {
-                    stack[++sp] = x;
-                    x = ancestor[x];
-                }
-                while (sp > 0) {
-                    uint32_t y = stack[sp--];
-                    if (semi[label[ancestor[y]]] < semi[label[y]])
-                        label[y] = label[ancestor[y]];
-                    ancestor[y] = ancestor[ancestor[y]];
-                }
-                u = label[v];
-            }
+            uint32_t u = lt_eval(v, ancestor, label, semi, stack);
             dom[v] = semi[u] < semi[v] ? u : p;
         }
         bucket[p] = none;
