@@ -35,23 +35,7 @@ static void unload(hs_snapfile *s)
     free(s->arena);
 }
 
-static char *v8_node_types[] = {"hidden",
-                                "array",
-                                "string",
-                                "object",
-                                "code",
-                                "closure",
-                                "regexp",
-                                "number",
-                                "native",
-                                "synthetic",
-                                "concatenated string",
-                                "sliced string",
-                                "symbol",
-                                "bigint",
-                                "object shape"};
-static char *v8_edge_types[] = {"context", "element",  "property", "internal",
-                                "hidden",  "shortcut", "weak"};
+#include "v8_types.h"
 
 static uint64_t rnd_state = 88172645463325252ull;
 static uint64_t rnd(void)

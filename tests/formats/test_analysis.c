@@ -14,23 +14,7 @@
 
 #include "analysis.h"
 
-static char *node_types[] = {"hidden",
-                             "array",
-                             "string",
-                             "object",
-                             "code",
-                             "closure",
-                             "regexp",
-                             "number",
-                             "native",
-                             "synthetic",
-                             "concatenated string",
-                             "sliced string",
-                             "symbol",
-                             "bigint",
-                             "object shape"};
-static char *edge_types[] = {"context", "element",  "property", "internal",
-                             "hidden",  "shortcut", "weak"};
+#include "v8_types.h"
 enum { HIDDEN, ARRAY, STRING, OBJECT, CODE, CLOSURE, REGEXP, NUMBER, NATIVE, SYNTHETIC };
 enum { CONTEXT, ELEMENT, PROPERTY, INTERNAL, EHIDDEN, SHORTCUT, WEAK };
 
@@ -96,10 +80,10 @@ static hs_snapfile *build(const tnode *nodes, uint32_t n, const tedge *edges, ui
     }
     s->first_edge[n] = k;
 #undef ADD_STR
-    s->node_type_names = node_types;
-    s->node_type_count = sizeof node_types / sizeof *node_types;
-    s->edge_type_names = edge_types;
-    s->edge_type_count = sizeof edge_types / sizeof *edge_types;
+    s->node_type_names = v8_node_types;
+    s->node_type_count = sizeof v8_node_types / sizeof *v8_node_types;
+    s->edge_type_names = v8_edge_types;
+    s->edge_type_count = sizeof v8_edge_types / sizeof *v8_edge_types;
     return s;
 }
 
