@@ -215,20 +215,24 @@ static void conn_unlink(hs_server *srv, hs_session *c)
     srv->nconn--;
 }
 
-/* Frees dead connections; session_closed for those that were sessions. Only
- * from the outermost level of hs_server_run (or hs_server_free). */
+/* Frees dead connections; session_closed for those that were sessions and for
+ * sessions that are closing. A session ends when its close begins (a close
+ * frame received or queued), not when its socket is finally gone: a client
+ * that has had the echo of its close may act on another connection at once,
+ * and must find the session's state (a timeline, objects) already released.
+ * Only from the outermost level of hs_server_run (or hs_server_free). */
 static void reap(hs_server *srv)
 {
     hs_session *c = srv->head;
     while (c) {
         hs_session *next = c->next;
+        if (c->opened && (c->st == CS_DEAD || c->closing)) {
+            c->opened = false;
+            if (srv->cb.session_closed)
+                srv->cb.session_closed(srv->ud, c);
+        }
         if (c->st == CS_DEAD) {
             conn_unlink(srv, c);
-            if (c->opened) {
-                c->opened = false;
-                if (srv->cb.session_closed)
-                    srv->cb.session_closed(srv->ud, c);
-            }
             conn_free(c);
             /* session_closed may have killed others (never freed them):
              * the saved next is still valid. */
@@ -1242,6 +1246,9 @@ int hs_server_run(hs_server *srv)
             reap(srv);
             conn_accept(srv, now_ms());
         }
+        /* Sessions that ended in this round end before the others' messages
+         * of the same round are delivered (see reap). */
+        reap(srv);
         dispatch(srv);
         timers_fire(srv);
         if (srv->woken_pending) {

@@ -165,6 +165,25 @@ static void test_client_close(void **state)
     assert_true(tsrv_wait(t, &t->closed, 2, T_WAIT_MS));
 }
 
+/* A session ends when the peer's close arrives, not when its socket is gone:
+ * a client that has the echo of its close and acts on another connection
+ * finds the session already ended (the agent's timeline and objects are
+ * released by then), even while it keeps its first socket open. */
+static void test_closed_before_next_message(void **state)
+{
+    tsrv *t = *state;
+    int a = open_ws(t);
+    int b = open_ws(t);
+    assert_true(t_ws_send(a, true, 8, "", 0));
+    assert_int_equal(t_ws_expect_close(a, NULL, 0), 0);
+    assert_true(t_ws_text(b, "after"));
+    assert_true(t_ws_expect_text(b, "after"));
+    assert_int_equal(tsrv_get(t, &t->closed), 1);
+    close(a);
+    close(b);
+    assert_true(tsrv_wait(t, &t->closed, 2, T_WAIT_MS));
+}
+
 static void test_server_close(void **state)
 {
     tsrv *t = *state;
@@ -365,6 +384,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_early_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fragments_and_ping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_before_next_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abrupt_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocol_errors, setup, teardown),
