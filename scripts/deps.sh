@@ -7,8 +7,9 @@ set -euo pipefail
 build=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev
        libjansson-dev libwslay-dev nettle-dev libhttp-parser-dev libiberty-dev
        libyajl-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev)
-test=(libcmocka-dev jq sqlite3 python3 clang-format nodejs chromium golang-go)
-bench=(heaptrack libjemalloc2 google-perftools libgoogle-perftools4 valgrind)
+test=(libcmocka-dev jq sqlite3 python3 clang-format nodejs chromium golang-go
+      clang libclang-rt-14-dev valgrind libpython3.11-testsuite)
+bench=(heaptrack libjemalloc2 google-perftools libgoogle-perftools4)
 
 case "${1:-test}" in
   build) want=("${build[@]}") ;;
