@@ -83,12 +83,24 @@ hs_server *hs_server_new(const hs_server_limits *lim, const hs_server_callbacks 
  * HS_E_RESOLVE if the name does not resolve). */
 int hs_server_listen(hs_server *srv, const char *host, int port, int tries);
 
+/* Listens on a Unix stream socket at path (absolute, shorter than sun_path's
+ * 108 bytes) instead of TCP, with mode 0600: the kernel lets only the owner
+ * (and root) connect. A socket already at path that is this user's and that
+ * nobody listens on (left by a process that died) is replaced; anything else
+ * there is refused: -EADDRINUSE if a server listens on it, -EEXIST if it is
+ * not a socket or not this user's. hs_server_free removes the file if it is
+ * still the one bound here (a fork child's hs_server_abandon_after_fork does
+ * not). Host headers are checked as on TCP. Returns 0 or -errno (-EINVAL for
+ * a relative path, -ENAMETOOLONG, -EALREADY if already listening). */
+int hs_server_listen_unix(hs_server *srv, const char *path);
+
 /* During http_get: the request's Host header (already accepted by host_ok),
  * NULL if it had none. NULL outside http_get. Discovery answers name the host
  * the client used, as node's inspector does. */
 const char *hs_server_request_host(const hs_server *srv);
 
-/* The bound port, or -1 before a successful hs_server_listen. */
+/* The bound port, or -1 before a successful hs_server_listen (and on a Unix
+ * socket). */
 int hs_server_port(const hs_server *srv);
 
 /* Serves until hs_server_stop. On stop, every session is sent close 1001

@@ -28,6 +28,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <wslay/wslay.h>
@@ -102,6 +103,11 @@ struct hs_server {
     int lfd, efd, port;
     dev_t efd_dev; /* identity of efd, checked before we write to or close it */
     ino_t efd_ino;
+
+    char *unix_path; /* the Unix socket's file, removed by hs_server_free */
+    dev_t unix_dev;  /* its identity when bound: another file at the same */
+    ino_t unix_ino;  /* path by then is not ours to remove */
+
     atomic_int stop;
     bool abandoned, running, woken_pending;
     uint64_t accept_resume; /* accept paused until then (out of fds) */
@@ -898,6 +904,86 @@ int hs_server_listen(hs_server *srv, const char *host, int port, int tries)
     return bp;
 }
 
+/* An existing file at the socket's path: a socket of ours that nobody listens
+ * on any more (its process died without removing it) is removed; anything else
+ * is left alone and refused. */
+static int unix_clear_stale(const struct sockaddr_un *sa)
+{
+    struct stat st;
+    if (lstat(sa->sun_path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+        return -EEXIST;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* Non-blocking: a live listener with a full backlog says EAGAIN instead of
+     * holding us. Only ECONNREFUSED means that nobody listens. */
+    int e = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? errno : 0;
+    close(fd);
+    if (e != ECONNREFUSED)
+        return -EADDRINUSE;
+    if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+int hs_server_listen_unix(hs_server *srv, const char *path)
+{
+    if (!srv || !path || path[0] != '/')
+        return -EINVAL;
+    if (srv->lfd >= 0)
+        return -EALREADY;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(path);
+    if (n >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    memcpy(sa.sun_path, path, n + 1);
+    int r = unix_clear_stale(&sa);
+    if (r < 0)
+        return r;
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    int fd = fd_high(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (fd < 0) {
+        free(copy);
+        return -errno;
+    }
+    if (bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        free(copy);
+        return -e;
+    }
+    /* Nobody can connect before listen(), so the mode the umask gave the file
+     * never lets anyone in: it is the owner's alone from the first connection
+     * on. (Changing the umask instead would change it for the program's
+     * threads too.) */
+    struct stat st;
+    if (chmod(path, S_IRUSR | S_IWUSR) < 0 || lstat(path, &st) < 0 || listen(fd, 128) < 0) {
+        int e = errno;
+        unlink(path);
+        close(fd);
+        free(copy);
+        return -e;
+    }
+    srv->lfd = fd;
+    srv->unix_path = copy;
+    srv->unix_dev = st.st_dev;
+    srv->unix_ino = st.st_ino;
+    return 0;
+}
+
+/* Removes the socket's file if it is still the one bound here. */
+static void unix_remove(hs_server *srv)
+{
+    struct stat st;
+    if (srv->unix_path && lstat(srv->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+        st.st_dev == srv->unix_dev && st.st_ino == srv->unix_ino)
+        unlink(srv->unix_path);
+}
+
 const char *hs_server_request_host(const hs_server *srv)
 {
     return srv->req_host;
@@ -982,9 +1068,11 @@ void hs_server_free(hs_server *srv)
         close_all(srv, true);
         if (srv->lfd >= 0)
             close(srv->lfd);
+        unix_remove(srv);
         if (efd_is_ours(srv))
             close(srv->efd);
     }
+    free(srv->unix_path);
     free(srv->timers);
     free(srv->fdtab);
     free(srv->pfd);
