@@ -29,7 +29,8 @@ enum kind { K_BOOL, K_INT, K_STR };
     X(UNWIND_DEPTH, K_INT, "32", "frames examined to step out of wrappers (0-64; 0 = off)")        \
     X(LISTEN, K_STR, "127.0.0.1:9229",                                                             \
       "DevTools endpoint: HOST:PORT, [V6]:PORT, PORT or HOST; port 0 = any free one; a busy "      \
-      "port moves to the next free one; 'off' = none")                                             \
+      "port moves to the next free one; unix:/PATH = a Unix socket of mode 0600 (a stale one "     \
+      "is replaced); 'off' = none")                                                                \
     X(WAIT, K_BOOL, "0",                                                                           \
       "hold the program before main until a client sends "                                         \
       "Runtime.runIfWaitingForDebugger")                                                           \

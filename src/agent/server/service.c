@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,8 @@ static struct service {
     char host[256];     /* as configured: the name a Host header may carry */
     char url_host[272]; /* host as it goes into URLs: IPv6 in brackets */
     int port;
+    /* HEAPSCOPE_LISTEN=unix:PATH: the socket's path; "" on TCP. */
+    char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char id[37];     /* target id: a random UUID, the WebSocket path */
     char title[512]; /* the program and its arguments */
     char file_url[PATH_MAX + 8];
@@ -188,22 +191,31 @@ static char *dump_pretty(json_t *j, size_t *len)
  * follow them; without a Host header, the address we listen on. */
 static json_t *target_json(const char *req_host)
 {
-    char ws[400], fe[600], fe_compat[600];
-    bool usable = req_host && *req_host && strlen(req_host) < 300;
-    if (usable)
-        snprintf(ws, sizeof(ws), "%s/%s", req_host, svc.id);
-    else
-        snprintf(ws, sizeof(ws), "%s:%d/%s", svc.url_host, svc.port, svc.id);
-    snprintf(fe, sizeof(fe),
-             "devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws=%s", ws);
-    snprintf(fe_compat, sizeof(fe_compat),
-             "devtools://devtools/bundled/inspector.html?experiments=true&v8only=true&ws=%s", ws);
-    char wsurl[410];
-    snprintf(wsurl, sizeof(wsurl), "ws://%s", ws);
+    char ws[400], fe[600], fe_compat[600], wsurl[sizeof(svc.unix_path) + 64];
+    bool tcp = !svc.unix_path[0];
+    if (tcp) {
+        bool usable = req_host && *req_host && strlen(req_host) < 300;
+        if (usable)
+            snprintf(ws, sizeof(ws), "%s/%s", req_host, svc.id);
+        else
+            snprintf(ws, sizeof(ws), "%s:%d/%s", svc.url_host, svc.port, svc.id);
+        snprintf(fe, sizeof(fe),
+                 "devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws=%s", ws);
+        snprintf(fe_compat, sizeof(fe_compat),
+                 "devtools://devtools/bundled/inspector.html?experiments=true&v8only=true&ws=%s",
+                 ws);
+        snprintf(wsurl, sizeof(wsurl), "ws://%s", ws);
+    } else {
+        /* The form of the ws package and of heapscope's client. DevTools
+         * cannot open a Unix socket: no front-end URLs. */
+        snprintf(wsurl, sizeof(wsurl), "ws+unix://%s:/%s", svc.unix_path, svc.id);
+    }
     json_t *t = json_object();
     json_object_set_new(t, "description", json_string("heapscope agent: the native heap"));
-    json_object_set_new(t, "devtoolsFrontendUrl", json_string(fe));
-    json_object_set_new(t, "devtoolsFrontendUrlCompat", json_string(fe_compat));
+    if (tcp) {
+        json_object_set_new(t, "devtoolsFrontendUrl", json_string(fe));
+        json_object_set_new(t, "devtoolsFrontendUrlCompat", json_string(fe_compat));
+    }
     json_object_set_new(t, "id", json_string(svc.id));
     /* Invalid UTF-8 in argv must not make the list unservable. */
     json_t *title = json_string(svc.title);
@@ -307,6 +319,13 @@ static void *service_main(void *arg)
 
 static void print_banner(void)
 {
+    if (svc.unix_path[0]) {
+        dprintf(2, "heapscope: DevTools listening on ws+unix://%s:/%s\n", svc.unix_path, svc.id);
+        dprintf(2,
+                "heapscope: DevTools cannot open a Unix socket; use heapscope --target unix:%s\n",
+                svc.unix_path);
+        return;
+    }
     dprintf(2, "heapscope: DevTools listening on ws://%s:%d/%s\n", svc.url_host, svc.port, svc.id);
     dprintf(2,
             "heapscope: for the Memory panel open "
@@ -325,8 +344,21 @@ int hs__service_start(void)
     const char *spec = hs__config.listen;
     if (spec && (!strcmp(spec, "off") || !strcmp(spec, "none")))
         return HS_OK;
-    int port;
-    if (parse_listen(spec, svc.host, sizeof(svc.host), &port) < 0) {
+    int port = 0;
+    svc.unix_path[0] = '\0';
+    if (spec && !strncmp(spec, "unix:", 5)) {
+        if (spec[5] != '/' || strlen(spec + 5) >= sizeof(svc.unix_path)) {
+            dprintf(2,
+                    "heapscope: HEAPSCOPE_LISTEN=%s: unix: takes an absolute path of at most %zu "
+                    "bytes; no DevTools endpoint\n",
+                    spec, sizeof(svc.unix_path) - 1);
+            return HS_E_INVAL;
+        }
+        /* Host headers stay checked: a browser cannot reach the socket, but a
+         * TCP forwarder (socat) put in front of it could bring one back. */
+        snprintf(svc.unix_path, sizeof(svc.unix_path), "%s", spec + 5);
+        snprintf(svc.host, sizeof(svc.host), "localhost");
+    } else if (parse_listen(spec, svc.host, sizeof(svc.host), &port) < 0) {
         dprintf(2, "heapscope: HEAPSCOPE_LISTEN=%s is not HOST:PORT; no DevTools endpoint\n", spec);
         return HS_E_INVAL;
     }
@@ -356,8 +388,23 @@ int hs__service_start(void)
         rc = HS_E_NOMEM;
         goto out;
     }
+    if (svc.unix_path[0]) {
+        int r = hs_server_listen_unix(svc.srv, svc.unix_path);
+        if (r < 0) {
+            dprintf(2, "heapscope: cannot listen on unix:%s: %s; no DevTools endpoint\n",
+                    svc.unix_path,
+                    r == -EADDRINUSE ? "another server listens on it"
+                    : r == -EEXIST   ? "something other than a stale socket of this user's is "
+                                       "there (not replaced)"
+                                     : hs_strerror(r));
+            hs_server_free(svc.srv);
+            svc.srv = NULL;
+            rc = r;
+            goto out;
+        }
+    }
     int tries = port ? HS_PORT_TRIES : 1;
-    int bound = hs_server_listen(svc.srv, svc.host, port, tries);
+    int bound = svc.unix_path[0] ? 0 : hs_server_listen(svc.srv, svc.host, port, tries);
     if (bound < 0) {
         dprintf(2, "heapscope: cannot listen on %s:%d: %s; no DevTools endpoint\n", svc.host, port,
                 hs_strerror(bound));
