@@ -5,8 +5,9 @@
 # HEAPSCOPE_LISTEN=off serves nothing, and the program's output and exit
 # status are untouched. Usage: test_endpoint.sh HEAPSCOPE WORKDIR
 set -u
-hs=$1 work=$2
-rm -rf "$work" && mkdir -p "$work"
+hs=$1
+# A fresh directory of our own under the one given: nothing given is removed.
+mkdir -p "$2" && work=$(mktemp -d "$2/endpoint.XXXXXX") || exit 2
 fails=0 passes=0
 ok() { passes=$((passes + 1)); }
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }

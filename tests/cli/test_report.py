@@ -21,15 +21,16 @@ Usage: test_report.py HEAPSCOPE AGENT_LIB KNOWN_HEAP SHARED_DIR WORKDIR
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
-heapscope, agent, known, shared, work = sys.argv[1:6]
-shutil.rmtree(work, ignore_errors=True)
-os.makedirs(work)
+heapscope, agent, known, shared, parent = sys.argv[1:6]
+# A fresh directory of our own under the one given: nothing given is removed.
+os.makedirs(parent, exist_ok=True)
+work = tempfile.mkdtemp(prefix="report-", dir=parent)
 failures = []
 passes = []
 

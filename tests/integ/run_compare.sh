@@ -85,8 +85,9 @@ done
 [ -r "$stdin_file" ] || { echo "$tag: cannot read $stdin_file" >&2; exit 2; }
 expect_rc=${HS_EXPECT_RC:-0}
 
-d=${WORKDIR:-${TMPDIR:-/tmp}}/run_compare.$name
-rm -rf "$d" && mkdir -p "$d" || exit 2
+# A fresh directory of our own: nothing that exists is ever removed.
+parent=${WORKDIR:-${TMPDIR:-/tmp}}
+mkdir -p "$parent" && d=$(mktemp -d "$parent/run_compare.$name.XXXXXX") || exit 2
 
 # Nothing of an outer profiler or counter may leak into the runs.
 unset LD_PRELOAD HEAPSCOPE_SUMMARY HS_COUNTER_OUT HEAPSCOPE_LISTEN
