@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void fail(hs_read_error *err, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void fail(hs_read_error *err, const char *fmt, ...)
 {
     if (!err)
         return;

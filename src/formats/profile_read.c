@@ -75,7 +75,7 @@ struct reader {
     struct hs_profile *p;
 };
 
-static void fail(struct reader *r, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void fail(struct reader *r, const char *fmt, ...)
 {
     if (r->failed)
         return;
