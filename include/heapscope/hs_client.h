@@ -103,7 +103,7 @@ typedef struct hs_target_list {
 } hs_target_list;
 
 /* GET http://hostport/json/list. hostport is "HOST:PORT", with HOST an IPv4
- * literal, "[IPv6]" or a name. */
+ * literal, "[IPv6]" or a name, or "unix:PATH" for a Unix socket. */
 HS_API int hs_client_list_targets(hs_client *c, const char *hostport, hs_target_list *out);
 HS_API void hs_target_list_free(hs_target_list *l);
 
@@ -123,7 +123,10 @@ HS_API void hs_version_info_free(hs_version_info *v);
  *   "ws://HOST:PORT/PATH"      connect to that URL (wss:// is not supported);
  *   "HOST:PORT"                discover, take the first target with a WebSocket URL;
  *   "HOST:PORT/SELECTOR"       discover, take the target whose id is SELECTOR, else the
- *                              first whose title contains SELECTOR.
+ *                              first whose title contains SELECTOR;
+ *   "unix:SOCKET", "unix:SOCKET:SELECTOR", "ws+unix://SOCKET:/PATH"
+ *                              the same on a Unix socket (SOCKET ends at the first ':');
+ *                              a session discovered there goes over that socket too.
  * Fails with HS_E_STATE if c already has a session. */
 HS_API int hs_client_connect(hs_client *c, const char *target);
 /* The same with the selector apart (NULL or "" = first), for titles that need no parsing. */

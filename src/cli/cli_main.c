@@ -18,8 +18,9 @@ static void usage(FILE *f)
                "      [--snapshot-at-exit] [--snapshot-signal[=SIG]] [--snapshot-out PATTERN]\n"
                "      -- PROGRAM [ARGS...]\n"
                "        run PROGRAM with the heapscope agent preloaded: it serves DevTools on\n"
-               "        ADDR (HOST:PORT, default 127.0.0.1:9229 or the next free port; 'off'\n"
-               "        for none) and prints the URL; --wait holds PROGRAM before main until a\n"
+               "        ADDR (HOST:PORT, default 127.0.0.1:9229 or the next free port;\n"
+               "        unix:PATH for a Unix socket only its owner can connect to; 'off' for\n"
+               "        none) and prints the URL; --wait holds PROGRAM before main until a\n"
                "        client sends Runtime.runIfWaitingForDebugger; a summary at exit.\n"
                "        --sample samples allocations from the start (mean INTERVAL bytes apart,\n"
                "        default 32768) and writes a .heapprofile to FILE (default\n"
@@ -27,8 +28,8 @@ static void usage(FILE *f)
                "        --snapshot-at-exit and --snapshot-signal write heap snapshots without a\n"
                "        client, at exit and on signal SIG (default USR2), to PATTERN (%%p = pid,\n"
                "        %%n = 1, 2, ..., %%%% = %%; default heapscope-%%p-%%n.heapsnapshot here)\n"
-               "  targets [--json] [--timeout MS] HOST:PORT\n"
-               "        list the DevTools targets at HOST:PORT (id, type, title, WebSocket URL)\n"
+               "  targets [--json] [--timeout MS] HOST:PORT|unix:PATH\n"
+               "        list the DevTools targets there (id, type, title, WebSocket URL)\n"
                "  gc --target TARGET [--timeout MS]\n"
                "        make TARGET collect garbage (HeapProfiler.collectGarbage)\n"
                "  sample --target TARGET -o FILE [--interval BYTES] [--stack-depth N]\n"
@@ -63,9 +64,11 @@ static void usage(FILE *f)
                "  version\n"
                "\n"
                "TARGET is HOST:PORT (the first target there), HOST:PORT/ID-OR-TITLE (the target\n"
-               "with that id, or whose title contains it) or a ws:// URL. HOST is an IPv4\n"
-               "address, [IPv6] or a name. targets, gc, sample, snapshot and track exit with 0\n"
-               "on success, 1 when the target cannot be reached or fails, 2 on a usage error.\n");
+               "with that id, or whose title contains it), a ws:// URL, or the same on a Unix\n"
+               "socket: unix:PATH, unix:PATH:ID-OR-TITLE or a ws+unix://PATH:/ID URL. HOST is\n"
+               "an IPv4 address, [IPv6] or a name. targets, gc, sample, snapshot and track exit\n"
+               "with 0 on success, 1 when the target cannot be reached or fails, 2 on a usage\n"
+               "error.\n");
 }
 
 int main(int argc, char **argv)

@@ -224,7 +224,7 @@ static bool same_file_id(const struct file_id *a, const struct file_id *b)
 static void run_usage(void)
 {
     fprintf(stderr, "usage: heapscope run [--follow-children] [--summary-file FILE] "
-                    "[--listen HOST:PORT|off] [--wait]\n"
+                    "[--listen HOST:PORT|unix:PATH|off] [--wait]\n"
                     "           [--sample[=INTERVAL] [-o FILE.heapprofile] [--sample-signal SIG]]\n"
                     "           [--snapshot-at-exit] [--snapshot-signal[=SIG]] "
                     "[--snapshot-out PATTERN]\n"
@@ -429,6 +429,17 @@ int hs_cli_run(int argc, char **argv)
         fprintf(stderr, "heapscope: bad snapshot file path '%s'\n",
                 snap_out ? snap_out : RUN_SNAPSHOT_DEFAULT_OUT);
         return 2;
+    }
+    /* The agent takes only an absolute socket path; a relative one names the
+     * directory run was started in, as for the other files it is given. */
+    char listen_abs[PATH_MAX + 8];
+    if (listen && !strncmp(listen, "unix:", 5) && listen[5] != '/') {
+        memcpy(listen_abs, "unix:", 5);
+        if (!listen[5] || absolute_path(listen + 5, listen_abs + 5, sizeof(listen_abs) - 5)) {
+            fprintf(stderr, "heapscope run: bad socket path in --listen '%s'\n", listen);
+            return 2;
+        }
+        listen = listen_abs;
     }
     char **prog_argv = argv + i;
 

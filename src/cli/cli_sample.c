@@ -37,8 +37,9 @@ static void sample_usage(FILE *f)
     fprintf(f, "usage: heapscope sample --target TARGET -o FILE.heapprofile [--interval BYTES]\n"
                "           [--stack-depth N] [--include-major-gc] [--include-minor-gc]\n"
                "           [--duration SECONDS] [--timeout MS]\n"
-               "Samples allocations on TARGET (HOST:PORT, HOST:PORT/ID-OR-TITLE or ws://URL)\n"
-               "for SECONDS, or until Ctrl-C or SIGTERM, and writes the profile to FILE.\n");
+               "Samples allocations on TARGET (HOST:PORT, HOST:PORT/ID-OR-TITLE, ws://URL or\n"
+               "unix:PATH) for SECONDS, or until Ctrl-C or SIGTERM, and writes the profile to\n"
+               "FILE.\n");
 }
 
 /* ---- the .heapprofile writer ------------------------------------------------------------ */

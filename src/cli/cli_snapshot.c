@@ -46,11 +46,13 @@ static void on_stop_signal(int sig)
 
 static void snapshot_usage(FILE *f)
 {
-    fprintf(f, "usage: heapscope snapshot --target TARGET -o FILE.heapsnapshot [--no-progress]\n"
-               "           [--expose-internals] [--capture-numeric-value] [--timeout MS]\n"
-               "Takes a heap snapshot of TARGET (HOST:PORT, HOST:PORT/ID-OR-TITLE or ws://URL)\n"
-               "and writes it to FILE as it arrives. --timeout MS bounds the connection and\n"
-               "each wait for the target's next event (default 5000 and 30000 ms).\n");
+    fprintf(
+        f,
+        "usage: heapscope snapshot --target TARGET -o FILE.heapsnapshot [--no-progress]\n"
+        "           [--expose-internals] [--capture-numeric-value] [--timeout MS]\n"
+        "Takes a heap snapshot of TARGET (HOST:PORT, HOST:PORT/ID-OR-TITLE, ws://URL or\n"
+        "unix:PATH) and writes it to FILE as it arrives. --timeout MS bounds the connection and\n"
+        "each wait for the target's next event (default 5000 and 30000 ms).\n");
 }
 
 /* ---- the command ------------------------------------------------------------------------ */

@@ -1,7 +1,7 @@
 /*
  * cli_target.c — the subcommands that talk to a running target over the
  * DevTools protocol through libheapscope-client: `heapscope targets` (list what
- * a HOST:PORT offers) and `heapscope gc` (HeapProfiler.collectGarbage). Owns
+ * a HOST:PORT or unix:PATH offers) and `heapscope gc` (HeapProfiler.collectGarbage). Owns
  * their option parsing, output and exit status (0 ok, 1 the target failed,
  * 2 bad command line); the protocol work is the client library's.
  */
@@ -33,7 +33,7 @@ static int new_client(int timeout_ms, hs_client **c)
 
 static void targets_usage(FILE *f)
 {
-    fprintf(f, "usage: heapscope targets [--json] [--timeout MS] HOST:PORT\n");
+    fprintf(f, "usage: heapscope targets [--json] [--timeout MS] HOST:PORT|unix:PATH\n");
 }
 
 static const char *or_dash(const char *s)
@@ -64,7 +64,7 @@ int hs_cli_targets(int argc, char **argv)
             targets_usage(stderr);
             return 2;
         } else if (hostport) {
-            fprintf(stderr, "heapscope targets: one HOST:PORT only\n");
+            fprintf(stderr, "heapscope targets: one HOST:PORT or unix:PATH only\n");
             return 2;
         } else {
             hostport = argv[i];
@@ -106,7 +106,8 @@ int hs_cli_targets(int argc, char **argv)
 
 static void gc_usage(FILE *f)
 {
-    fprintf(f, "usage: heapscope gc --target HOST:PORT[/ID-OR-TITLE]|ws://URL [--timeout MS]\n");
+    fprintf(f, "usage: heapscope gc --target HOST:PORT[/ID-OR-TITLE]|ws://URL|unix:PATH "
+               "[--timeout MS]\n");
 }
 
 int hs_cli_gc(int argc, char **argv)

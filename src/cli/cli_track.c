@@ -52,8 +52,9 @@ static void track_usage(FILE *f)
 {
     fprintf(f, "usage: heapscope track --target TARGET -o FILE.heaptimeline [--stacks]\n"
                "           [--duration SECONDS] [--timeout MS]\n"
-               "Records the allocation timeline of TARGET (HOST:PORT, HOST:PORT/ID-OR-TITLE or\n"
-               "ws://URL) for SECONDS, or until Ctrl-C or SIGTERM, printing live figures each\n"
+               "Records the allocation timeline of TARGET (HOST:PORT, HOST:PORT/ID-OR-TITLE,\n"
+               "ws://URL or unix:PATH) for SECONDS, or until Ctrl-C or SIGTERM, printing live "
+               "figures each\n"
                "second, then writes the target's heap snapshot with the timeline to FILE\n"
                "(DevTools' Memory panel, Load). --stacks records every allocation's stack\n"
                "(trackAllocations). --timeout MS bounds the connection and each wait for the\n"

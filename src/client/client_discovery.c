@@ -221,7 +221,13 @@ HS_API int hs_client_connect_select(hs_client *c, const char *hostport, const ch
                         "target %s at %s offers no WebSocket (is a debugger attached already?)",
                         t->id ? t->id : "?", hostport);
     } else {
-        rc = hs_cl_connect_ws(c, t->web_socket_debugger_url);
+        /* Found over a Unix socket: the session goes over it too, whatever
+         * host the target's URL names (one that only reads the Host header
+         * names "localhost"). */
+        hs_cl_addr via;
+        rc = hs_cl_parse_hostport(c, hostport, strlen(hostport), &via);
+        if (rc == 0)
+            rc = hs_cl_connect_ws(c, t->web_socket_debugger_url, via.unix_path[0] ? &via : NULL);
     }
     hs_target_list_free(&l);
     return rc;
@@ -239,12 +245,28 @@ HS_API int hs_client_connect(hs_client *c, const char *target)
         return hs_cl_fail(c, HS_E_STATE, "already connected to %s", c->ws_url);
     c->err[0] = '\0';
     c->has_remote = false;
+    if (!strncmp(target, "unix:", 5)) {
+        /* unix:PATH[:ID-OR-TITLE]: the path ends at the first ':', as in the
+         * ws package's ws+unix: URLs (a path with a ':' is not supported). */
+        const char *colon = strchr(target + 5, ':');
+        if (!colon)
+            return hs_client_connect_select(c, target, NULL);
+        char *hostport = strndup(target, (size_t)(colon - target));
+        if (!hostport)
+            return hs_cl_fail(c, HS_E_NOMEM, "out of memory");
+        int rc = hs_client_connect_select(c, hostport, colon + 1);
+        free(hostport);
+        return rc;
+    }
     const char *scheme = strstr(target, "://");
     if (scheme) {
-        if ((size_t)(scheme - target) == 2 && !strncasecmp(target, "ws", 2))
-            return hs_cl_connect_ws(c, target);
+        size_t sl = (size_t)(scheme - target);
+        if ((sl == 2 && !strncasecmp(target, "ws", 2)) ||
+            (sl == 7 && !strncasecmp(target, "ws+unix", 7)))
+            return hs_cl_connect_ws(c, target, NULL);
         return hs_cl_fail(c, HS_E_INVAL,
-                          "'%s': give a ws:// URL or HOST:PORT[/ID-OR-TITLE] (no other scheme)",
+                          "'%s': give a ws:// URL, HOST:PORT[/ID-OR-TITLE] or "
+                          "unix:PATH[:ID-OR-TITLE] (no other scheme)",
                           target);
     }
     /* The selector starts after the first '/' that follows the port; an IPv6

@@ -269,7 +269,7 @@ int hs_cl_http_get(hs_client *c, const hs_cl_addr *a, const char *path, char **b
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n"
                      "Connection: close\r\n\r\n",
-                     path, a->authority);
+                     path, a->host_header);
     hs_cl_http_resp r;
     rc = hs_cl_http_exchange(c, fd, req, (size_t)n, deadline, what, &r);
     close(fd);

@@ -79,20 +79,26 @@ int64_t hs_cl_deadline(int timeout_ms);
 /* Milliseconds left until deadline, for poll (>= 0). */
 int hs_cl_left_ms(int64_t deadline);
 
-/* An endpoint: host without brackets, port as digits, and the text to put in a
- * Host header ("[::1]:9229"). */
+/* An endpoint: host without brackets, port as digits, the text to put in a
+ * Host header ("[::1]:9229") and the one to name it by in messages. On a Unix
+ * socket unix_path is set, host_header is "localhost" (what curl sends there)
+ * and authority "unix:PATH". */
 typedef struct hs_cl_addr {
     char host[256];
     char port[8];
     char authority[272];
+    char host_header[272];
+    char unix_path[108]; /* sun_path's size; "" for TCP */
 } hs_cl_addr;
 
-/* "HOST:PORT" (port required) into *a; len bytes of s. */
+/* "HOST:PORT" (port required) or "unix:PATH" into *a; len bytes of s. */
 int hs_cl_parse_hostport(hs_client *c, const char *s, size_t len, hs_cl_addr *a);
-/* "ws://HOST[:PORT][/PATH]": *a and path (malloc'd, "/" if absent). */
+/* "ws://HOST[:PORT][/PATH]" or "ws+unix://SOCKET[:PATH]" (the ws package's
+ * form; SOCKET ends at the first ':'): *a and path (malloc'd, "/" if absent). */
 int hs_cl_parse_ws_url(hs_client *c, const char *url, hs_cl_addr *a, char **path);
-/* A connected, non-blocking, close-on-exec TCP socket in *fd, or an error with
- * text: -ECONNREFUSED, -ETIMEDOUT, HS_E_RESOLVE, -errno. */
+/* A connected, non-blocking, close-on-exec socket (TCP, or Unix for
+ * a->unix_path) in *fd, or an error with text: -ECONNREFUSED, -ETIMEDOUT,
+ * HS_E_RESOLVE, -errno. */
 int hs_cl_tcp_connect(hs_client *c, const hs_cl_addr *a, int64_t deadline, int *fd);
 /* Writes all of buf before deadline. */
 int hs_cl_send_all(int fd, const void *buf, size_t len, int64_t deadline);
@@ -121,8 +127,10 @@ int hs_cl_http_exchange(hs_client *c, int fd, const char *req, size_t req_len, i
 int hs_cl_http_get(hs_client *c, const hs_cl_addr *a, const char *path, char **body,
                    size_t *body_len);
 
-/* Opens the WebSocket session to url (c not connected). */
-int hs_cl_connect_ws(hs_client *c, const char *url);
+/* Opens the WebSocket session to url (c not connected). via, if not NULL, is
+ * where to connect instead of url's own address: the Unix socket the target
+ * was discovered on, whatever host its URL names. */
+int hs_cl_connect_ws(hs_client *c, const char *url, const hs_cl_addr *via);
 /* Closes the session, if any, without ceremony. */
 void hs_cl_teardown(hs_client *c);
 

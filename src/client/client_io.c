@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,29 +114,59 @@ static int parse_authority(hs_client *c, const char *s, size_t len, const char *
     a->port[port_len] = '\0';
     bool v6 = memchr(a->host, ':', host_len) != NULL;
     snprintf(a->authority, sizeof a->authority, v6 ? "[%s]:%s" : "%s:%s", a->host, a->port);
+    snprintf(a->host_header, sizeof a->host_header, "%s", a->authority);
+    a->unix_path[0] = '\0';
+    return 0;
+}
+
+/* A Unix socket's path (len bytes of s). */
+static int parse_unix(hs_client *c, const char *s, size_t len, hs_cl_addr *a)
+{
+    if (len == 0 || memchr(s, '\0', len))
+        return hs_cl_fail(c, HS_E_INVAL, "unix: needs the path of a socket");
+    if (len >= sizeof a->unix_path)
+        return hs_cl_fail(c, HS_E_INVAL, "'unix:%.*s': a socket's path has at most %zu bytes",
+                          (int)len, s, sizeof a->unix_path - 1);
+    memcpy(a->unix_path, s, len);
+    a->unix_path[len] = '\0';
+    snprintf(a->host, sizeof a->host, "localhost");
+    a->port[0] = '\0';
+    snprintf(a->authority, sizeof a->authority, "unix:%s", a->unix_path);
+    snprintf(a->host_header, sizeof a->host_header, "localhost");
     return 0;
 }
 
 int hs_cl_parse_hostport(hs_client *c, const char *s, size_t len, hs_cl_addr *a)
 {
+    if (len >= 5 && !strncmp(s, "unix:", 5))
+        return parse_unix(c, s + 5, len - 5, a);
     return parse_authority(c, s, len, NULL, a);
 }
 
 int hs_cl_parse_ws_url(hs_client *c, const char *url, hs_cl_addr *a, char **path)
 {
-    static const char scheme[] = "ws://";
+    static const char scheme[] = "ws://", unix_scheme[] = "ws+unix://";
     if (strncasecmp(url, "wss://", 6) == 0)
         return hs_cl_fail(c, HS_E_INVAL, "'%s': wss:// (TLS) is not supported", url);
-    if (strncasecmp(url, scheme, sizeof scheme - 1) != 0)
-        return hs_cl_fail(c, HS_E_INVAL, "'%s' is not a ws:// URL", url);
-    const char *auth = url + sizeof scheme - 1;
-    size_t auth_len = strcspn(auth, "/?#");
-    if (memchr(auth, '@', auth_len))
-        return hs_cl_fail(c, HS_E_INVAL, "'%s': user names in the URL are not supported", url);
-    int rc = parse_authority(c, auth, auth_len, "80", a);
-    if (rc < 0)
-        return rc;
-    const char *rest = auth + auth_len;
+    const char *rest;
+    int rc;
+    if (strncasecmp(url, unix_scheme, sizeof unix_scheme - 1) == 0) {
+        const char *sock = url + sizeof unix_scheme - 1;
+        size_t sock_len = strcspn(sock, ":");
+        if ((rc = parse_unix(c, sock, sock_len, a)) < 0)
+            return rc;
+        rest = sock + sock_len + (sock[sock_len] == ':');
+    } else if (strncasecmp(url, scheme, sizeof scheme - 1) == 0) {
+        const char *auth = url + sizeof scheme - 1;
+        size_t auth_len = strcspn(auth, "/?#");
+        if (memchr(auth, '@', auth_len))
+            return hs_cl_fail(c, HS_E_INVAL, "'%s': user names in the URL are not supported", url);
+        if ((rc = parse_authority(c, auth, auth_len, "80", a)) < 0)
+            return rc;
+        rest = auth + auth_len;
+    } else {
+        return hs_cl_fail(c, HS_E_INVAL, "'%s' is not a ws:// or ws+unix:// URL", url);
+    }
     size_t rest_len = strcspn(rest, "#");
     char *p = malloc(rest_len + 2);
     if (!p)
@@ -210,8 +241,50 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline, int *fd_out)
     return 0;
 }
 
+/* A Unix socket: connect() completes or fails at once, unless the backlog is
+ * full (EAGAIN), which is waited out until the deadline. */
+static int unix_connect(hs_client *c, const hs_cl_addr *a, int64_t deadline, int *fd_out)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, a->unix_path, strlen(a->unix_path) + 1);
+    int rc;
+    for (;;) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return hs_cl_fail(c, -errno, "socket: %s", strerror(errno));
+        if (connect(fd, (const struct sockaddr *)&sa, sizeof sa) == 0) {
+            *fd_out = fd;
+            return 0;
+        }
+        rc = -errno;
+        close(fd);
+        if (rc != -EAGAIN && rc != -EINTR)
+            break;
+        if (hs_cl_left_ms(deadline) == 0) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000}; /* retry a full backlog */
+        nanosleep(&ts, NULL);
+    }
+    if (rc == -ECONNREFUSED)
+        return hs_cl_fail(c, rc, "connection refused by %s (nobody listens on it: a stale socket?)",
+                          a->authority);
+    if (rc == -ENOENT)
+        return hs_cl_fail(c, rc, "no socket at %s (is the target running?)", a->authority);
+    if (rc == -EACCES)
+        return hs_cl_fail(c, rc, "permission denied on %s (the socket is its owner's only)",
+                          a->authority);
+    if (rc == -ETIMEDOUT)
+        return hs_cl_fail(c, rc, "no connection to %s within %d ms", a->authority,
+                          c->opt.connect_timeout_ms);
+    return hs_cl_fail(c, rc, "cannot connect to %s: %s", a->authority, strerror(-rc));
+}
+
 int hs_cl_tcp_connect(hs_client *c, const hs_cl_addr *a, int64_t deadline, int *fd)
 {
+    if (a->unix_path[0])
+        return unix_connect(c, a, deadline, fd);
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;

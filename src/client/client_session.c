@@ -461,7 +461,7 @@ static bool has_token(const char *list, const char *token)
     return false;
 }
 
-int hs_cl_connect_ws(hs_client *c, const char *url)
+int hs_cl_connect_ws(hs_client *c, const char *url, const hs_cl_addr *via)
 {
     hs_cl_addr a;
     char *path = NULL, *req = NULL;
@@ -469,6 +469,8 @@ int hs_cl_connect_ws(hs_client *c, const char *url)
     hs_cl_http_resp r = {0};
     if ((rc = hs_cl_parse_ws_url(c, url, &a, &path)) < 0)
         return rc;
+    if (via)
+        a = *via;
     int64_t deadline = hs_cl_deadline(c->opt.connect_timeout_ms);
     if ((rc = hs_cl_tcp_connect(c, &a, deadline, &fd)) < 0)
         goto out;
@@ -490,7 +492,7 @@ int hs_cl_connect_ws(hs_client *c, const char *url)
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n\r\n",
-                     path, a.authority, key);
+                     path, a.host_header, key);
     if (n < 0) {
         req = NULL;
         rc = hs_cl_fail(c, HS_E_NOMEM, "out of memory");
