@@ -131,7 +131,10 @@ static void cb_message(void *ud, hs_session *s, const char *text, size_t len)
     size_t size;
     if (len == 5 && !memcmp(text, "close", 5)) {
         hs_session_close(s, 4000, "bye");
-        t->send_after_close_rc = hs_session_send_text(s, "late", 4);
+        int rc = hs_session_send_text(s, "late", 4);
+        pthread_mutex_lock(&t->mu);
+        t->send_after_close_rc = rc;
+        pthread_mutex_unlock(&t->mu);
     } else if (len < 64 && sscanf(text, "flood %d %zu", &n, &size) == 2) {
         char *buf = malloc(size);
         memset(buf, 'f', size);

@@ -405,7 +405,7 @@ static void test_out_queue_limit(void **state)
     fd = t_ws_connect(t->port);
     assert_true(t_ws_text(fd, "close"));
     assert_int_equal(t_ws_expect_close(fd, NULL, 0), 4000);
-    assert_int_equal(t->send_after_close_rc, -EPIPE);
+    assert_int_equal(tsrv_get(t, &t->send_after_close_rc), -EPIPE);
     close(fd);
     assert_int_equal(tsrv_stop(t), 0);
 }
