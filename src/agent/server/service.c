@@ -262,19 +262,22 @@ static bool on_ws_path(void *ud, const char *path)
 }
 
 /* DNS rebinding: a web page that makes its own name resolve to 127.0.0.1
- * sends its own name as Host. Accept only what cannot be such a name: no
- * Host, "localhost", an IP literal, or the name the endpoint was configured
- * with. */
+ * sends its own name as Host. Accept only what cannot be such a name, as
+ * node's inspector does: no Host (or an empty one), "localhost", an IP
+ * literal, or the name the endpoint was configured with. Like node, not the
+ * unspecified addresses (0.0.0.0/8, [::]): some systems look those up in DNS,
+ * and browsers that let pages reach 0.0.0.0 reach this machine through it. */
 static bool on_host_ok(void *ud, const char *host)
 {
     (void)ud;
-    if (!host)
+    if (!host || !*host)
         return true;
     char name[300];
     size_t n = strlen(host);
     if (n >= sizeof(name))
         return false;
     memcpy(name, host, n + 1);
+    unsigned char buf[16];
     if (name[0] == '[') { /* [v6]:port */
         char *close = strchr(name, ']');
         if (!close || (close[1] && close[1] != ':'))
@@ -282,8 +285,8 @@ static bool on_host_ok(void *ud, const char *host)
         if (close[1] && (!close[2] || strspn(close + 2, "0123456789") != strlen(close + 2)))
             return false;
         *close = '\0';
-        unsigned char buf[16];
-        return inet_pton(AF_INET6, name + 1, buf) == 1;
+        static const unsigned char unspecified[16];
+        return inet_pton(AF_INET6, name + 1, buf) == 1 && memcmp(buf, unspecified, 16) != 0;
     }
     char *colon = strchr(name, ':');
     if (colon) {
@@ -293,9 +296,8 @@ static bool on_host_ok(void *ud, const char *host)
             return false;
         *colon = '\0';
     }
-    unsigned char buf[16];
     if (inet_pton(AF_INET, name, buf) == 1)
-        return true;
+        return buf[0] != 0;
     if (!strcasecmp(name, "localhost"))
         return true;
     return svc.host[0] && !strcasecmp(name, svc.host);
