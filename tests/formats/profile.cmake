@@ -20,13 +20,4 @@ add_test(NAME formats-profile-asan COMMAND test_profile_asan ${HS_PROFILE_TEST_A
 set_tests_properties(formats-profile formats-profile-asan PROPERTIES LABELS formats TIMEOUT 300
   ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 
-# libFuzzer (clang only): fuzz_profile CORPUS_DIR, the reader and the three
-# exports. Not a test: run by hand, e.g.
-#   fuzz_profile -max_total_time=300 corpus/ tests/formats/data/profile/
-if(CMAKE_C_COMPILER_ID MATCHES Clang)
-  add_executable(fuzz_profile ${CMAKE_CURRENT_LIST_DIR}/fuzz_profile.c)
-  target_include_directories(fuzz_profile PRIVATE ${PROJECT_BINARY_DIR}/src/formats)
-  target_compile_options(fuzz_profile PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_options(fuzz_profile PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_libraries(fuzz_profile PRIVATE hs_profile_asan)
-endif()
+# Its libFuzzer target: tests/fuzz (fuzz_profile).

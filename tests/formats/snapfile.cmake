@@ -31,14 +31,4 @@ target_link_libraries(test_snapfile_asan PRIVATE PkgConfig::YAJL PkgConfig::CMOC
 add_test(NAME unit-snapfile-asan COMMAND test_snapfile_asan)
 set_tests_properties(unit-snapfile-asan PROPERTIES LABELS "unit;formats" TIMEOUT 120
                      ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1")
-
-# libFuzzer (clang only): fuzz_snapfile CORPUS_DIR. Not a test: run by hand,
-# e.g. fuzz_snapfile -max_total_time=300 corpus/ tests/formats/data/.
-if(CMAKE_C_COMPILER_ID MATCHES Clang)
-  add_executable(fuzz_snapfile ${CMAKE_CURRENT_LIST_DIR}/fuzz_snapfile.c
-                               ${PROJECT_SOURCE_DIR}/src/formats/snap_read.c)
-  target_include_directories(fuzz_snapfile PRIVATE ${PROJECT_SOURCE_DIR}/src/formats)
-  target_compile_options(fuzz_snapfile PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_options(fuzz_snapfile PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_libraries(fuzz_snapfile PRIVATE PkgConfig::YAJL)
-endif()
+# Its libFuzzer target: tests/fuzz (fuzz_snapfile).
