@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -192,9 +193,14 @@ tsrv *tsrv_start_on(const char *host, const hs_server_limits *lim, void (*before
     t->srv = hs_server_new(lim, &cb, t);
     if (!t->srv)
         abort();
-    t->port = hs_server_listen(t->srv, host, 0, 1);
-    if (t->port <= 0 || hs_server_port(t->srv) != t->port)
-        abort();
+    if (host && !strncmp(host, "unix:", 5)) { /* a Unix socket: port stays 0 */
+        if (hs_server_listen_unix(t->srv, host + 5) != 0 || hs_server_port(t->srv) != -1)
+            abort();
+    } else {
+        t->port = hs_server_listen(t->srv, host, 0, 1);
+        if (t->port <= 0 || hs_server_port(t->srv) != t->port)
+            abort();
+    }
     if (before_run)
         before_run(t);
     if (pthread_create(&t->th, NULL, run_thread, t) != 0)
@@ -259,6 +265,23 @@ int t_connect(int port)
         if (fd >= 0)
             close(fd);
         return -1;
+    }
+    return fd;
+}
+
+int t_connect_unix(const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(a.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(a.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
     }
     return fd;
 }

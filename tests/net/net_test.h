@@ -47,7 +47,7 @@ typedef struct tsrv {
  * before_run, if not NULL, runs on the test thread before the server thread
  * starts (e.g. to add timers). */
 tsrv *tsrv_start(const hs_server_limits *lim, void (*before_run)(tsrv *));
-/* The same on host (a literal or a name). */
+/* The same on host (a literal or a name; "unix:PATH": a Unix socket, port 0). */
 tsrv *tsrv_start_on(const char *host, const hs_server_limits *lim, void (*before_run)(tsrv *));
 /* hs_server_stop from this thread, join, free. Returns hs_server_run's value. */
 int tsrv_stop(tsrv *t);
@@ -61,6 +61,8 @@ int tsrv_get(tsrv *t, const int *counter);
 
 /* ---- client side ---- */
 int t_connect(int port);
+/* A connected Unix socket, or -errno (EACCES, ECONNREFUSED, ENOENT, ...). */
+int t_connect_unix(const char *path);
 /* With small socket buffers (set before connect), so that a client that
  * stops reading makes the server queue up quickly. */
 int t_connect_small(int port, int bufsize);
