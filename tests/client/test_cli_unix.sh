@@ -5,9 +5,10 @@
 # the socket; the socket's mode 0600, and the kernel refusing `nobody` (with a
 # control: the same connect succeeds once the mode lets others in); Host
 # headers still checked; a second agent on a live socket, a stale socket
-# replaced, a regular file left alone; the socket removed at exit. Every wait
-# is on a line a process printed, never a sleep. Needs root (CI runs as root)
-# to act as nobody. Usage: test_cli_unix.sh HEAPSCOPE TARGET PYTHON
+# replaced, another user's stale socket and a regular file left alone; the
+# socket removed at exit. Every wait is on a line a process printed, never a
+# sleep. Needs root (CI runs as root) to act as nobody and to give a socket to
+# nobody. Usage: test_cli_unix.sh HEAPSCOPE TARGET PYTHON
 set -u
 hs=$1 target=$2 python=$3
 here=$(cd "$(dirname "$0")" && pwd)
@@ -150,6 +151,14 @@ wait "$stale_pid"
 expect_eq "$?" 0 "the target on the replaced socket: exit status"
 
 # ---- anything else at the path is left alone ------------------------------------------------
+# A stale socket, but another user's: not ours to remove.
+rm -f "$sock"
+"$python" -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$sock"
+chown nobody "$sock"
+out=$("$hs" run --listen "unix:$sock" -- true 2>&1)
+expect_match "$out" "heapscope: cannot listen on unix:$sock: something other than a stale socket of this user's is there \\(not replaced\\)" \
+  "another user's stale socket: message"
+expect_eq "$(stat -c '%F %U' "$sock")" "socket nobody" "another user's stale socket is left alone"
 rm -f "$sock"
 echo "not a socket" >"$sock"
 out=$("$hs" run --listen "unix:$sock" -- true 2>&1)
