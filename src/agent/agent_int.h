@@ -401,6 +401,19 @@ void hs__shim_resolve(void);
 void hs__shim_guard(int on);
 int hs__shim_guarded(void);
 
+#ifdef HS_FAULT
+/* ---- shim/fault.c: fault injection, in the test build only -------------- */
+
+/* HEAPSCOPE_FAULT_ALLOC=N: counts the agent's own allocations (those made
+ * under hs__shim_guard: its threads, its sections on the program's threads)
+ * and fails the N-th; 1 when the one being counted must fail. */
+int hs__fault_alloc_fails(void);
+/* The same, 0 when the calling thread is not in the agent's scope (hooks.c). */
+int hs__fault_scoped_alloc_fails(void);
+/* HEAPSCOPE_FAULT_FORK=N: 1 (errno EAGAIN) for the N-th snapshot fork. */
+int hs__fault_fork_fails(void);
+#endif
+
 /* ---- sigwork.c: work on a signal, without a client ----------------------- */
 
 /* On each arrival of signal sig (in this process, not a forked child), calls

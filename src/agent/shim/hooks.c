@@ -36,9 +36,26 @@ static HS_TLS int tls_resolving;
 HS_TLS uintptr_t hs__tls_site_hint;
 HS_TLS uintptr_t hs__tls_site_hint_sp;
 
+#ifdef HS_FAULT
+/* The test build (fault.c): set with the guard by hs__shim_guard, that is for
+ * the agent's own threads and sections, never by a hook re-entered. */
+static HS_TLS int tls_fault_scope;
+
+int hs__fault_scoped_alloc_fails(void)
+{
+    return tls_fault_scope && hs__fault_alloc_fails();
+}
+#define FAULT_NOMEM() HS_UNLIKELY(hs__fault_scoped_alloc_fails())
+#else
+#define FAULT_NOMEM() 0
+#endif
+
 void hs__shim_guard(int on)
 {
     tls_guard = on;
+#ifdef HS_FAULT
+    tls_fault_scope = on;
+#endif
 }
 
 int hs__shim_guarded(void)
@@ -50,6 +67,13 @@ int hs__shim_guarded(void)
  * profiled (a child the user did not ask for). */
 #define BYPASS()                                                                                   \
     HS_UNLIKELY(tls_guard | atomic_load_explicit(&hs__shim_passive, memory_order_relaxed))
+
+/* A failed allocation as the real allocator reports it (fault build only). */
+static inline void *nomem(void)
+{
+    errno = ENOMEM;
+    return NULL;
+}
 
 /* ---- bootstrap pool ------------------------------------------------------- */
 
@@ -178,7 +202,7 @@ HS_EXPORT void *malloc(size_t n)
     if (!ready() && !ensure_ready())
         return boot_alloc(n, 16);
     if (BYPASS())
-        return hs__real.malloc(n);
+        return FAULT_NOMEM() ? nomem() : hs__real.malloc(n);
     struct site ra = TAKE_SITE();
     tls_guard = 1;
     void *p = hs__real.malloc(n);
@@ -217,7 +241,7 @@ HS_EXPORT void *calloc(size_t n, size_t m)
         return boot_alloc(total, 16);
     }
     if (BYPASS())
-        return hs__real.calloc(n, m);
+        return FAULT_NOMEM() ? nomem() : hs__real.calloc(n, m);
     struct site ra = TAKE_SITE();
     tls_guard = 1;
     void *p = hs__real.calloc(n, m);
@@ -278,7 +302,7 @@ HS_EXPORT void *realloc(void *p, size_t n)
     if (HS_UNLIKELY(in_boot(p)))
         return realloc_from_boot(p, n);
     if (BYPASS())
-        return hs__real.realloc(p, n);
+        return n && FAULT_NOMEM() ? nomem() : hs__real.realloc(p, n);
     return realloc_common(p, n, 0, n, 0, TAKE_SITE());
 }
 
@@ -295,7 +319,7 @@ HS_EXPORT void *reallocarray(void *p, size_t n, size_t m)
         return realloc(p, total);
     }
     if (BYPASS())
-        return hs__real.reallocarray(p, n, m);
+        return total && FAULT_NOMEM() ? nomem() : hs__real.reallocarray(p, n, m);
     /* On overflow the real function fails with ENOMEM and p stays live;
      * size 1 keeps that from being taken for a freeing realloc(p, 0). */
     return realloc_common(p, overflow ? 1 : total, 1, n, m, TAKE_SITE());
@@ -313,7 +337,7 @@ HS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
         return 0;
     }
     if (BYPASS())
-        return hs__real.posix_memalign(out, align, n);
+        return FAULT_NOMEM() ? ENOMEM : hs__real.posix_memalign(out, align, n);
     struct site ra = TAKE_SITE();
     tls_guard = 1;
     int rc = hs__real.posix_memalign(out, align, n);
@@ -331,7 +355,7 @@ HS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
         if (!ready() && !ensure_ready())                                                           \
             return boot_alloc(size_expr, boot_align);                                              \
         if (BYPASS())                                                                              \
-            return call;                                                                           \
+            return FAULT_NOMEM() ? nomem() : call;                                                 \
         struct site ra = TAKE_SITE();                                                              \
         tls_guard = 1;                                                                             \
         void *p = call;                                                                            \

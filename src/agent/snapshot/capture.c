@@ -326,7 +326,11 @@ pid_t hs__capture_fork(struct hs_capture *cap, int (*child_fn)(struct hs_capture
      * glibc's malloc locks, which a stopped thread may hold. No exit signal:
      * the program gets no SIGCHLD, and its wait() calls cannot reap this
      * child (only a wait with __WALL can). */
+#ifdef HS_FAULT
+    pid_t pid = hs__fault_fork_fails() ? -1 : (pid_t)syscall(SYS_clone, 0, 0, NULL, NULL, 0);
+#else
     pid_t pid = (pid_t)syscall(SYS_clone, 0, 0, NULL, NULL, 0);
+#endif
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != stw_pid)

@@ -14,6 +14,10 @@ static _Atomic uint64_t imem_in_use;
 
 void *hs__imem_alloc(size_t n)
 {
+#ifdef HS_FAULT
+    if (hs__fault_scoped_alloc_fails())
+        return NULL;
+#endif
     void *p = hs__real.calloc(1, n);
     if (p)
         atomic_fetch_add_explicit(&imem_in_use, n, memory_order_relaxed);
