@@ -387,6 +387,7 @@ int hs__service_start(void)
     };
     svc.srv = hs_server_new(NULL, &cb, NULL);
     if (!svc.srv) {
+        dprintf(2, "heapscope: out of memory for the server; no DevTools endpoint\n");
         rc = HS_E_NOMEM;
         goto out;
     }
