@@ -416,6 +416,10 @@ int hs__service_start(void)
         rc = bound;
         goto out;
     }
+    /* A client told the configured port (node's 9229 by default) must learn
+     * why nothing of ours answers there. */
+    if (port && bound != port)
+        dprintf(2, "heapscope: port %d is taken; listening on port %d instead\n", port, bound);
     svc.port = bound;
     /* The thread must not receive the program's signals: block them all
      * while it is created (it inherits the mask). */
