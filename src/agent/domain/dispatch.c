@@ -7,6 +7,7 @@
  *
  * Errors raised by handlers become JSON-RPC errors here and nowhere else.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,14 @@ static void session_free_if_done(hs_cdp_session *s)
         free(s);
 }
 
+/* A message that could not be built (text NULL: out of memory) or queued
+ * for want of memory would be lost without a word, and a client waiting for
+ * its reply would wait for ever: the session ends instead (1011, an internal
+ * error), so that the client sees an end. */
 static void send_text(hs_cdp_session *s, char *text, size_t len)
 {
-    if (text && s && !s->closed)
-        hs_session_send_text(s->ws, text, len);
+    if (s && !s->closed && (!text || hs_session_send_text(s->ws, text, len) == -ENOMEM))
+        hs_session_close(s->ws, 1011, "a message could not be sent");
     free(text);
 }
 
