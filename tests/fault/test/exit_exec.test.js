@@ -23,7 +23,8 @@ function start(t, tag, { agent = true } = {}) {
     env.HEAPSCOPE_LISTEN = '127.0.0.1:0';
   }
   // The exec'd program: hs-test-target, whose checksum proves it ran whole.
-  const prog = new Program(need('HS_EXEC_TARGET'), [BLOCKS, need('HS_TARGET'), '--rounds', '300', '--tag', tag], env);
+  // It waits for stdin: the client's end must come while it still runs.
+  const prog = new Program(need('HS_EXEC_TARGET'), [BLOCKS, need('HS_TARGET'), '--stdin', '--rounds', '300', '--tag', tag], env);
   t.after(() => prog.kill());
   return prog;
 }
@@ -52,8 +53,15 @@ async function run(t, cmd, { agent }) {
       `the end of the snapshot's connection after "${cmd}"`
     );
     assert.ok(sent, `a chunk came before the end (${JSON.stringify(snap.reply || snap.closed)})`);
+    // After exec the end must come from the agent's sockets closing at the
+    // exec (close-on-exec), not from the new program's exit.
+    if (cmd === 'exec') assert.equal(prog.exitInfo, null, 'the exec\'d program still runs when the client sees the end');
   } else {
     prog.proc.stdin.write(`${cmd}\n`);
+  }
+  if (cmd === 'exec') {
+    await prog.until(() => (prog.lines.some((l) => l.startsWith('start ')) ? true : undefined), END_MS, 'the exec\'d program to start');
+    prog.proc.stdin.end();
   }
   const info = await withTimeout(prog.exited, END_MS, 'the program to end');
   // Nothing of the program, its snapshot child included, is left.
