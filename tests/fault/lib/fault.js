@@ -164,21 +164,25 @@ function startProgram({ lib, env = {}, args = TARGET_ARGS, listen = '127.0.0.1:0
   return new Program(need('HS_TARGET'), args, e);
 }
 
-let reference = null;
-/* The checksum after TARGET_ARGS and SESSION_ROUNDS without the agent. */
-function referenceChecksum() {
-  if (!reference) {
-    reference = (async () => {
-      const p = startProgram({ lib: null });
-      try {
-        for (const c of SESSION_ROUNDS) await p.command(c);
-        return await p.finish();
-      } finally {
-        await p.kill();
-      }
-    })();
+const references = new Map();
+/* The checksum after args (TARGET_ARGS) and SESSION_ROUNDS without the agent. */
+function referenceChecksum(args = TARGET_ARGS) {
+  const key = JSON.stringify(args);
+  if (!references.has(key)) {
+    references.set(
+      key,
+      (async () => {
+        const p = startProgram({ lib: null, args });
+        try {
+          for (const c of SESSION_ROUNDS) await p.command(c);
+          return await p.finish();
+        } finally {
+          await p.kill();
+        }
+      })()
+    );
   }
-  return reference;
+  return references.get(key);
 }
 
 /*
