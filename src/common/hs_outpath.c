@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 struct out {
@@ -90,9 +91,11 @@ int hs_outpath_quote(const char *s, char *out, size_t size)
 int hs_outpath_write_file(const char *path, int (*write_fn)(int fd, void *arg), void *arg)
 {
     char tmp[4200];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
         return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* A fresh name, created exclusively: in a directory others can write to,
+     * a predictable name could be a planted symlink to a file of ours. */
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return -errno;
     int rc = write_fn(fd, arg);

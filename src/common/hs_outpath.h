@@ -20,9 +20,10 @@ int hs_outpath_has_seq(const char *pattern);
  * literally in front of a pattern. Returns the length, or -1 if it does not fit. */
 int hs_outpath_quote(const char *s, char *out, size_t size);
 
-/* Writes the file path by way of a temporary one beside it (path.tmp-PID):
- * write_fn(fd, arg) fills it and returns 0 or -errno; the file, once closed,
- * is renamed to path, so that a reader never sees half of it. On an error
+/* Writes the file path by way of a temporary one beside it (path.tmp-XXXXXX,
+ * made by mkostemp, so owner-only, mode 0600: the files describe the
+ * process's memory): write_fn(fd, arg) fills it and returns 0 or -errno; the
+ * file, once closed, is renamed to path, so that a reader never sees half of it. On an error
  * the temporary file is removed. Returns 0 or -errno (-ENAMETOOLONG if the
  * temporary name does not fit). Allocation-free apart from write_fn. */
 int hs_outpath_write_file(const char *path, int (*write_fn)(int fd, void *arg), void *arg);
