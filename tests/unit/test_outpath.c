@@ -6,7 +6,11 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -63,6 +67,46 @@ static void test_quote_then_expand(void **state)
     assert_string_equal(out, "/tmp/50%p-dir/s-9-2");
 }
 
+static int write_hello(int fd, void *arg)
+{
+    (void)arg;
+    return write(fd, "hello", 5) == 5 ? 0 : -1;
+}
+
+/* The agent's files are owner-only, and the temporary name beside the file
+ * cannot be predicted: a symlink planted at PATH.tmp-PID (the old name) to a
+ * file of ours is neither followed nor removed. */
+static void test_write_file_safe(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hs-outpath-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], victim[256], planted[300];
+    snprintf(path, sizeof(path), "%s/out.heapsnapshot", dir);
+    snprintf(victim, sizeof(victim), "%s/victim", dir);
+    snprintf(planted, sizeof(planted), "%s.tmp-%ld", path, (long)getpid());
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("precious", f);
+    fclose(f);
+    assert_int_equal(symlink(victim, planted), 0);
+
+    assert_int_equal(hs_outpath_write_file(path, write_hello, NULL), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_int_equal(st.st_size, 5);
+    assert_int_equal(stat(victim, &st), 0);
+    assert_int_equal(st.st_size, 8);
+    assert_int_equal(lstat(planted, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+
+    unlink(planted);
+    unlink(victim);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0); /* nothing else was left behind */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -70,6 +114,7 @@ int main(void)
         cmocka_unit_test(test_too_long),
         cmocka_unit_test(test_seq),
         cmocka_unit_test(test_quote_then_expand),
+        cmocka_unit_test(test_write_file_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
