@@ -8,10 +8,11 @@
 // 1. The program runs without the agent (go, stop, go, stop, EOF): its
 //    output is the reference.
 // 2. Under the agent, with one idle control session: go, a warm-up round of
-//    every client for --warmup seconds (so that every cache, table and
-//    arena the service thread uses has reached its size), stop, and
-//    the program's own `mem` (glibc's bytes in use, all arenas: the agent's
-//    memory comes from the same allocator). Then go, the measured round for
+//    every client for --warmup seconds and at least one whole session each
+//    (so that every cache, table and arena the service thread uses has
+//    reached its size), stop, and the program's own `mem` (glibc's bytes in
+//    use, all arenas: the agent's memory comes from the same allocator).
+//    Then go, the measured round for
 //    --seconds, stop, `mem` again. At both measurements the program holds
 //    exactly the same blocks (its threads are joined and freed everything),
 //    no client but the idle control session is connected and every close
@@ -23,7 +24,7 @@
 // In a round each client opens a session (the first through /json/list and
 // /json/protocol as chrome-remote-interface does, later ones straight to
 // the WebSocket), issues a stream of commands drawn from its own seeded
-// generator, and reconnects after 40 to 160 of them, until the deadline.
+// generator, and reconnects after 40 to 160 of them (20 to 40 in the warm-up), until the deadline.
 // Every message a session receives is checked: a reply must carry the id of
 // a request of that session still waiting (each id answered once), its
 // result must have the shape (and, where the program fixes them, the values)
@@ -411,6 +412,16 @@ async function snapshot(s, k, method, params) {
   }
 }
 
+function profileFunctions(profile) {
+  const names = new Set();
+  const walk = (n) => {
+    if (n.selfSize > 0) names.add(n.callFrame.functionName);
+    (n.children || []).forEach(walk);
+  };
+  if (profile && profile.head) walk(profile.head);
+  return names;
+}
+
 async function sampling(s) {
   expectEqual(s, 'startSampling', await s.send('HeapProfiler.startSampling', { samplingInterval: 4096 }), { result: {} });
   const checkProfile = (what, r) => {
@@ -418,7 +429,19 @@ async function sampling(s) {
     expect(s, what, p && p.head && typeof p.head.id === 'number' && Array.isArray(p.head.children) && Array.isArray(p.samples), r);
     stats.profiles++;
   };
-  checkProfile('getSamplingProfile', await s.send('HeapProfiler.getSamplingProfile'));
+  // Until a sample of the program's threads is in (they allocate megabytes a
+  // second; bounded by the deadline): the sampler's stack store then has its
+  // first chunk, kept for the process's life, before the first measurement.
+  const until = Date.now() + REPLY_MS;
+  for (;;) {
+    const r = await s.send('HeapProfiler.getSamplingProfile');
+    checkProfile('getSamplingProfile', r);
+    if (r.result && profileFunctions(r.result.profile).has('alloc_block')) break;
+    if (Date.now() > until) {
+      fail(s.label, 'no sample in alloc_block while the program allocates');
+      break;
+    }
+  }
   checkProfile('stopSampling', await s.send('HeapProfiler.stopSampling'));
   expectEqual(s, 'stopSampling again', await s.send('HeapProfiler.stopSampling'),
     { error: { code: -32000, message: 'V8 sampling heap profiler was not started.' } });
@@ -436,9 +459,9 @@ async function tracking(s, k) {
   s.allowed.delete('HeapProfiler.lastSeenObjectId');
 }
 
-async function runClient(tg, k, i, deadline) {
+async function runClient(tg, k, i, deadline, minSessions) {
   const pick = rng(i + 1);
-  for (let n = 0; Date.now() < deadline; n++) {
+  for (let n = 0; Date.now() < deadline || n < minSessions; n++) {
     const label = `client ${i} session ${n}`;
     let s;
     try {
@@ -447,10 +470,12 @@ async function runClient(tg, k, i, deadline) {
       fail(label, `could not open the session: ${e.message}`);
       return;
     }
-    const budget = 40 + pick(121);
+    // The warm-up's sessions are shorter: it needs every kind of work once
+    // at full concurrency, not volume.
+    const budget = minSessions ? 20 + pick(21) : 40 + pick(121);
     try {
       if (i === 3 || i === 4) await snapshot(s, k, 'HeapProfiler.takeHeapSnapshot', { reportProgress: n % 2 === 0 });
-      for (let c = 0; c < budget && Date.now() < deadline; c++) {
+      for (let c = 0; c < budget && (Date.now() < deadline || n < minSessions); c++) {
         if (c === 10 && i === 1) await sampling(s);
         else if (c === 10 && i === 2) await tracking(s, k);
         else await steps[drawStep(pick)](s, k, pick);
@@ -464,11 +489,12 @@ async function runClient(tg, k, i, deadline) {
   }
 }
 
-async function round(tg, k, seconds, name) {
+/* Until the deadline, and until every client has finished minSessions whole sessions. */
+async function round(tg, k, seconds, name, minSessions) {
   const t0 = Date.now();
   const before = { ...stats };
   const deadline = t0 + seconds * 1000;
-  await Promise.all(Array.from({ length: CLIENTS }, (_, i) => runClient(tg, k, i, deadline)));
+  await Promise.all(Array.from({ length: CLIENTS }, (_, i) => runClient(tg, k, i, deadline, minSessions)));
   const ms = Date.now() - t0;
   console.log(`${name}: ${CLIENTS} clients, ${ms} ms, ${stats.sessions - before.sessions} sessions, ` +
     `${stats.commands - before.commands} commands and ${stats.raw - before.raw} raw messages answered, ` +
@@ -476,9 +502,9 @@ async function round(tg, k, seconds, name) {
 }
 
 const parseMem = (line) => {
-  const m = /^mem inuse=(\d+) arena=(\d+) mmap=(\d+) rss=(\d+)$/.exec(line);
+  const m = /^mem inuse=(\d+) arena=(\d+) mmap=(\d+) rss=(\d+) registry=(\d+)$/.exec(line);
   assert.ok(m, `not a mem line: ${line}`);
-  return { inuse: Number(m[1]), arena: Number(m[2]), mmap: Number(m[3]), rss: Number(m[4]) };
+  return { inuse: Number(m[1]), arena: Number(m[2]), mmap: Number(m[3]), rss: Number(m[4]), registry: Number(m[5]) };
 };
 
 async function main() {
@@ -502,13 +528,16 @@ async function main() {
     const fence = () => control.send('Runtime.getHeapUsage');
 
     out.push(await tg.command('go'));
-    await round(tg, k, WARMUP, 'warm-up');
+    // Every client finishes a whole session in it, so that every kind of
+    // work (the roles' included) has run at full concurrency before the
+    // first measurement.
+    await round(tg, k, WARMUP, 'warm-up', 1);
     out.push(await tg.command('stop'));
     await fence();
     const m0 = parseMem(await tg.command('mem'));
 
     out.push(await tg.command('go'));
-    await round(tg, k, SECONDS, 'load');
+    await round(tg, k, SECONDS, 'load', 0);
     out.push(await tg.command('stop'));
     await fence();
     const m1 = parseMem(await tg.command('mem'));
@@ -517,7 +546,8 @@ async function main() {
     const grown = m1.inuse - m0.inuse;
     console.log(`program: ${epochs.split(' ')[1]} epochs of its 8 threads in both rounds`);
     console.log(`glibc bytes in use after warm-up ${m0.inuse}, after the load ${m1.inuse}: ${grown >= 0 ? '+' : ''}${grown} ` +
-      `(bound ${BOUND}); arena ${m0.arena} -> ${m1.arena}, mmapped ${m0.mmap} -> ${m1.mmap}, rss ${m0.rss} -> ${m1.rss}`);
+      `(bound ${BOUND}); registry ${m0.registry} -> ${m1.registry}, arena ${m0.arena} -> ${m1.arena}, ` +
+      `mmapped ${m0.mmap} -> ${m1.mmap}, rss ${m0.rss} -> ${m1.rss}`);
     if (grown > BOUND) fail('agent memory', `grew by ${grown} bytes over the load, more than ${BOUND}`);
 
     await control.close();

@@ -29,15 +29,17 @@
  *   stop   → stops them after their current epoch, joins them (every block
  *            of theirs is freed then), "stopped <sum0> ... <sum7> errors <n>"
  *   epochs → "epochs <n>": epochs run by all threads so far (varies)
- *   mem    → "mem inuse=<B> arena=<B> mmap=<B> rss=<B>": glibc's bytes in
- *            use (mallinfo2 uordblks + hblkhd, every arena, the agent's own
- *            memory included: it comes from the same allocator) and the
- *            resident set (varies)
+ *   mem    → "mem inuse=<B> arena=<B> mmap=<B> rss=<B> registry=<B>":
+ *            glibc's bytes in use (mallinfo2 uordblks + hblkhd, every arena,
+ *            the agent's own memory included: it comes from the same
+ *            allocator), the resident set, and the agent's registry bytes
+ *            (hs_agent_get_stats, 0 without the agent) (varies)
  *   EOF    → "done <checksum of every stopped line and the globals>", exit 0
  *
  * The threads run at nice 10, so that on a 2-core machine they do not starve
  * the agent's service thread and the clients of the load test.
  */
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -263,8 +265,19 @@ static void stop(void)
     puts(line);
 }
 
+/* hs_agent_get_stats() of include/heapscope/hs_agent.h, when the agent is
+ * loaded: looked up at run time, so that the program runs without it too. */
+struct agent_stats {
+    uint64_t live_blocks, live_bytes, peak_bytes, allocs, frees, sites, registry_bytes;
+};
+
 static void mem(void)
 {
+    struct agent_stats st = {0};
+    int (*get_stats)(struct agent_stats *) =
+        (int (*)(struct agent_stats *))dlsym(RTLD_DEFAULT, "hs_agent_get_stats");
+    if (get_stats)
+        get_stats(&st);
     struct mallinfo2 mi = mallinfo2();
     long pages = 0, resident = 0;
     FILE *f = fopen("/proc/self/statm", "r");
@@ -273,8 +286,9 @@ static void mem(void)
             resident = 0;
         fclose(f);
     }
-    printf("mem inuse=%zu arena=%zu mmap=%zu rss=%ld\n", mi.uordblks + mi.hblkhd, mi.arena,
-           mi.hblkhd, resident * sysconf(_SC_PAGESIZE));
+    printf("mem inuse=%zu arena=%zu mmap=%zu rss=%ld registry=%" PRIu64 "\n",
+           mi.uordblks + mi.hblkhd, mi.arena, mi.hblkhd, resident * sysconf(_SC_PAGESIZE),
+           st.registry_bytes);
 }
 
 int main(void)
