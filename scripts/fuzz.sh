@@ -8,7 +8,7 @@
 # add coverage go to BUILD_DIR/fuzz-new/<target>/, a failing input to
 # BUILD_DIR/fuzz-artifacts/<target>/; the repository is not written unless
 # --merge is given, which then minimises the new inputs into
-# tests/fuzz/corpus/<target>/ (-merge=1) for you to review and commit (a
+# tests/fuzz/corpus/<target>/ (-merge=1 -use_counters=0) for you to review and commit (a
 # failing input is added by hand once fixed: a merge skips inputs that crash).
 # Exits non-zero if any target failed.
 set -uo pipefail
@@ -63,7 +63,8 @@ for t in "${targets[@]}"; do
   if [ $merge = 1 ]; then
     flags=()
     for a in "${args[@]}"; do [[ $a == -* ]] && flags+=("$a"); done
-    "$dir/bin/fuzz_$t" -merge=1 "${flags[@]}" "$fuzzdir/corpus/$t" "$new" \
+    # Edges only (no hit counts): the smallest set that keeps the coverage.
+    "$dir/bin/fuzz_$t" -merge=1 -use_counters=0 "${flags[@]}" "$fuzzdir/corpus/$t" "$new" \
       >>"$dir/fuzz-$t.log" 2>&1 || failed=1
     echo "$t: corpus now $(ls "$fuzzdir/corpus/$t" | wc -l) files"
   fi
