@@ -13,8 +13,9 @@
  * small message limit (100 bytes), to reach "message too big" cheaply.
  * Every message delivered is echoed, and one that starts with "close" makes
  * the server close the session with the code its next two bytes spell and
- * the rest as the reason. A last message, the sentinel, follows the input
- * in session mode (see below).
+ * the rest as the reason; one that starts with "drain" is answered with
+ * DRAIN_BYTES of 'D' that the callback waits out in hs_server_drain. A last
+ * message, the sentinel, follows the input in session mode (see below).
  *
  * Invariants: every message delivered is valid UTF-8 within the limit; each
  * opened session is closed exactly once; the server always ends the
@@ -23,7 +24,9 @@
  * unmasked, no reserved bits, known opcodes, control frames of at most 125
  * bytes, close codes a server may send with a reason in UTF-8 (cut to fit
  * by the server, never inside a character), text that is valid UTF-8 and that
- * matches a message it was sent, and nothing after a close frame.
+ * matches a message it was sent (or the drain answer), and nothing after a
+ * close frame; hs_server_drain ends with the queue written or the session
+ * gone, never by its timeout.
  */
 #include <errno.h>
 #include <poll.h>
@@ -69,6 +72,8 @@ static const char upgrade[] = "GET /session HTTP/1.1\r\n"
 #define SENTINEL "fuzz-sentinel"
 static const char sentinel_frame[] = "\x81\x8d\0\0\0\0" SENTINEL;
 #define IDLE_MS 20
+/* More than a Unix socket's buffer takes at once. */
+#define DRAIN_BYTES (512u * 1024u)
 
 static char dir[64];
 static char sock_path[96];
@@ -166,6 +171,20 @@ static void cb_message(void *ud, hs_session *s, const char *text, size_t len)
         free(reason);
         return;
     }
+    if (len >= 5 && !memcmp(text, "drain", 5)) {
+        /* A producer's way (snapshot streaming): queue more than the
+         * socket takes and wait in hs_server_drain, which meanwhile reads
+         * and buffers the peer's further frames and answers its pings. */
+        char *big = malloc(DRAIN_BYTES);
+        CHECK(big);
+        memset(big, 'D', DRAIN_BYTES);
+        int rc = hs_session_send_text(s, big, DRAIN_BYTES);
+        free(big);
+        CHECK(rc == 0 || rc == -EPIPE);
+        rc = hs_server_drain(r->srv, s, 0, DEADLINE_MS / 2);
+        CHECK(rc == 0 || rc == -EPIPE);
+        return;
+    }
     int rc = hs_session_send_text(s, text, len);
     CHECK(rc == 0 || rc == -EPIPE || rc == -ENOBUFS);
 }
@@ -201,6 +220,15 @@ static void setup(void)
     CHECK(mkdtemp(dir));
     snprintf(sock_path, sizeof(sock_path), "%s/s", dir);
     atexit(remove_dir);
+}
+
+/* The text a "drain" message is answered with. */
+static bool all_d(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 'D')
+            return false;
+    return n > 0;
 }
 
 static uint64_t get_be(const uint8_t *p, unsigned n)
@@ -273,7 +301,7 @@ static void check_frames(const uint8_t *p, size_t n, const struct run *r)
             /* An echo: a message the server was sent (checked per frame,
              * enough for the single-frame answers it writes). */
             CHECK(utf8_valid(pl, len) || in_text);
-            CHECK(len == 0 || (r->seen && memmem(r->seen, r->seen_len, pl, len)));
+            CHECK(len == 0 || (r->seen && memmem(r->seen, r->seen_len, pl, len)) || all_d(pl, len));
         } else {
             CHECK(b0 & 0x80);
         }
