@@ -38,11 +38,14 @@
 #define HS_LIMIT_CLOSE_MS 5000u
 
 /* Connections of any kind at once (HTTP discovery and WebSocket sessions).
- * A debugging endpoint has one or two clients; each connection costs a
- * header buffer and, as a session, up to HS_LIMIT_OUT_QUEUE of output. One
- * more is accepted and closed at once: the backlog must not fill up with
+ * A debugging endpoint has one or two clients, but dashboards and CI
+ * fleets poll; 128 holds the 100 concurrent clients of tests/load with room
+ * for their discovery requests. Each connection costs a header buffer and,
+ * as a session, up to HS_LIMIT_OUT_QUEUE of output (in practice far less:
+ * answers stop being read for above HS_LIMIT_READ_PAUSE). One more is
+ * accepted and closed at once: the backlog must not fill up with
  * connections nobody will serve, and closing costs nothing to build. */
-#define HS_LIMIT_CONNECTIONS 64u
+#define HS_LIMIT_CONNECTIONS 128u
 
 /* ---- server: WebSocket sessions ---------------------------------------------- */
 
