@@ -8,6 +8,7 @@ never a sleep."""
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -44,15 +45,15 @@ BANNER = r"^heapscope: DevTools listening on ws://(127\.0\.0\.1:\d+)/\S+$"
 
 
 class Program:
-    """A process whose stdout and stderr lines are kept (all of them, for the
-    comparison) and queued (for waits)."""
+    """A process, in a process group of its own, whose stdout and stderr lines are kept
+    (all of them, for the comparison) and queued (for waits)."""
 
     def __init__(self, argv, env, what, cwd=None, stdin=True):
         self.what = what
         self.proc = subprocess.Popen(argv, env=env, cwd=cwd,
                                      stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     bufsize=1, errors="replace")
+                                     bufsize=1, errors="replace", start_new_session=True)
         self.q = {"out": queue.Queue(), "err": queue.Queue()}
         self.all = {"out": [], "err": []}
         self.pumps = []
@@ -110,9 +111,16 @@ class Program:
         return rc
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """Ends the program and whatever it left in its process group (a child stuck in a
+        deadlock would outlive the test otherwise). Only while the program is not reaped:
+        until then no other process can have its pid as a group id."""
+        if self.proc.returncode is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
 
 
 def endpoint(p, timeout=20.0):

@@ -84,8 +84,9 @@ class Run:
                 now = self.progress()
                 if now is None:
                     return
-            expect(now > last, "%s: no round ended within %.0f s after snapshot %d (stuck?)" %
-                   (self.what, WAIT, n + 1))
+            if not expect(now > last, "%s: no round ended within %.0f s after snapshot %d "
+                          "(stuck?)" % (self.what, WAIT, n + 1)):
+                return
             last = now
 
     def finish(self):
