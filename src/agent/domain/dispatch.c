@@ -113,6 +113,14 @@ void hs__call_ok(hs_call *c, json_t *result)
     call_finish(c, text, len);
 }
 
+void hs__call_result(hs_call *c, json_t *result)
+{
+    if (result)
+        hs__call_ok(c, result);
+    else
+        hs__call_error(c, -32000, "Out of memory");
+}
+
 static void call_error_full(hs_call *c, const cdp_error *err)
 {
     size_t len = 0;

@@ -28,6 +28,10 @@ void hs__domain_session_closed(void *ud, hs_session *s);
 
 /* Finishing a call; both free it. result is stolen (NULL = {}). */
 void hs__call_ok(hs_call *c, json_t *result);
+/* A result that has members: NULL means it could not be made (out of
+ * memory), answered -32000 "Out of memory" rather than a success without
+ * them. */
+void hs__call_result(hs_call *c, json_t *result);
 void hs__call_error(hs_call *c, int code, const char *message);
 
 /* -32000 "<method> needs the live-block registry, which is off in

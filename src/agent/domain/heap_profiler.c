@@ -92,7 +92,7 @@ static void hp_start_sampling(hs_call *c, const json_t *params)
 static void finish_profile(hs_call *c, json_t *profile, int err)
 {
     if (profile)
-        hs__call_ok(c, json_pack("{s:o}", "profile", profile));
+        hs__call_result(c, json_pack("{s:o}", "profile", profile));
     else if (err == HS_E_STATE)
         hs__call_error(c, -32000, NOT_STARTED);
     else
@@ -290,7 +290,7 @@ static void hp_get_object_by_heap_object_id(hs_call *c, const json_t *params)
                        json_string_value(json_object_get(params, "objectGroup")), &v, &msg);
     hs__inspect_end(&ix);
     if (ro)
-        hs__call_ok(c, json_pack("{so}", "result", ro));
+        hs__call_result(c, json_pack("{so}", "result", ro));
     else
         hs__call_error(c, -32000, msg);
 }
@@ -322,7 +322,7 @@ static void hp_get_heap_object_id(hs_call *c, const json_t *params)
     char id[16] = "0";
     if (v.kind == HS_VAL_BLOCK && hs__val_live(&v))
         snprintf(id, sizeof(id), "%" PRIu32, v.id);
-    hs__call_ok(c, json_pack("{ss}", "heapSnapshotObjectId", id));
+    hs__call_result(c, json_pack("{ss}", "heapSnapshotObjectId", id));
 }
 
 const hs_handler hs__heap_profiler_handlers[] = {

@@ -217,7 +217,7 @@ static void rt_evaluate(hs_call *c, const json_t *params)
         result = json_pack("{so}", "result", ro);
     }
     hs__inspect_end(&ix);
-    hs__call_ok(c, result);
+    hs__call_result(c, result);
 }
 
 /* The console asks whether a line is complete before running it: a syntax
@@ -235,13 +235,14 @@ static void rt_compile_script(hs_call *c, const json_t *params)
     size_t col = 0;
     int rc = eval_param(hs__call_session(c), params, &ix, &v, err, sizeof(err), &col);
     hs__inspect_end(&ix);
-    json_t *r = NULL;
     if (rc < 0 && !strncmp(err, "SyntaxError", 11)) {
         json_t *ex = exception_result(err, col);
-        r = json_pack("{sO}", "exceptionDetails", json_object_get(ex, "exceptionDetails"));
+        hs__call_result(
+            c, json_pack("{sO}", "exceptionDetails", json_object_get(ex, "exceptionDetails")));
         json_decref(ex);
+        return;
     }
-    hs__call_ok(c, r);
+    hs__call_ok(c, NULL);
 }
 
 /* ---- objects ------------------------------------------------------------------------ */
@@ -259,7 +260,7 @@ static void rt_get_properties(hs_call *c, const json_t *params)
     }
     /* Slots are data properties: there are no accessors. */
     if (hs__flag(params, "accessorPropertiesOnly")) {
-        hs__call_ok(c, json_pack("{s[]}", "result"));
+        hs__call_result(c, json_pack("{s[]}", "result"));
         return;
     }
     hs_inspect ix = {0};
@@ -339,19 +340,20 @@ static void rt_call_function_on(hs_call *c, const json_t *params)
     if (is_save_to_temp(decl) && self.kind == HS_VAL_PROCESS && json_array_size(args) == 1 &&
         have) {
         if (ntemps == TEMPS_MAX) {
-            hs__call_ok(c, exception_result("RangeError: at most 256 values can be stored", 0));
+            hs__call_result(c, exception_result("RangeError: at most 256 values can be stored", 0));
             return;
         }
         snprintf(temp_names[ntemps], sizeof(temp_names[ntemps]), "temp%zu", ntemps + 1);
         temp_name_ptrs[ntemps] = temp_names[ntemps];
         temps[ntemps] = arg;
-        hs__call_ok(
+        hs__call_result(
             c, json_pack("{s{ss ss}}", "result", "type", "string", "value", temp_names[ntemps++]));
         return;
     }
-    hs__call_ok(c, exception_result("EvalError: heapscope runs no JavaScript: functions cannot be "
-                                    "called on a native process",
-                                    0));
+    hs__call_result(c,
+                    exception_result("EvalError: heapscope runs no JavaScript: functions cannot be "
+                                     "called on a native process",
+                                     0));
 }
 
 /* No lexical declarations in a native program. */
@@ -361,7 +363,7 @@ static void rt_global_lexical_scope_names(hs_call *c, const json_t *params)
         hs__call_error(c, -32000, NO_CONTEXT);
         return;
     }
-    hs__call_ok(c, json_pack("{s[]}", "names"));
+    hs__call_result(c, json_pack("{s[]}", "names"));
 }
 
 /* ---- the rest of what DevTools asks ---------------------------------------------- */
@@ -377,7 +379,7 @@ static void rt_run_if_waiting(hs_call *c, const json_t *params)
 static void rt_get_isolate_id(hs_call *c, const json_t *params)
 {
     (void)params;
-    hs__call_ok(c, json_pack("{ss}", "id", hs__service_target_id()));
+    hs__call_result(c, json_pack("{ss}", "id", hs__service_target_id()));
 }
 
 /* usedSize: bytes the program's live blocks hold (requested sizes).
@@ -402,7 +404,7 @@ static void rt_get_heap_usage(hs_call *c, const json_t *params)
                                             .has_embedder_heap_used_size = true,
                                             .has_backing_storage_size = true,
                                             .backing_storage_size = 0};
-    hs__call_ok(c, cdp_runtime_get_heap_usage_returns_encode(&r));
+    hs__call_result(c, cdp_runtime_get_heap_usage_returns_encode(&r));
 }
 
 const hs_handler hs__runtime_handlers[] = {
