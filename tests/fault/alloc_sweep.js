@@ -3,10 +3,11 @@
 //
 // hs-test-target runs under libheapscope_fault.so with
 // HEAPSCOPE_FAULT_ALLOC=N: the N-th allocation the agent makes for itself
-// fails. For each N the scripted session (lib/fault.js: discovery, every
-// HeapProfiler command, the Runtime ones, a snapshot, sampling, a timeline)
-// must get a result or an error for every command, or see the connection
-// close; a fresh client must then be served; the program must end with
+// fails. For each N the scripted session (lib/fault.js: every HeapProfiler
+// command, the Runtime ones, a snapshot, sampling, a timeline) must get a
+// result or an error for every command, or see the connection close; a
+// result must have the members it has without a fault (never a success
+// emptied by a failure); a fresh client must then be served; the program must end with
 // status 0 and the checksum it prints without any agent; nothing may crash
 // or hang (every wait has a deadline).
 //
@@ -105,12 +106,24 @@ async function main() {
       const n = points[next++];
       const r = await runOne(n, reference);
       results.push(r);
-      if (r.problems.length) console.log(`N=${n}: FAILED: ${r.problems.join('; ')}\n${r.stderr.slice(-1500)}`);
+      r.logged = r.problems.length > 0;
+      if (r.logged) console.log(`N=${n}: FAILED: ${r.problems.join('; ')}\n${r.stderr.slice(-1500)}`);
     }
   };
   const t0 = Date.now();
   await Promise.all(Array.from({ length: JOBS }, worker));
   results.sort((a, b) => a.n - b.n);
+  // A success must carry what it carries without a fault: a result whose
+  // members could not be made is an error, never a success without them.
+  for (const r of results) {
+    if (!r.session) continue;
+    for (const [m, k] of Object.entries(r.session.keys)) {
+      if (base.session.keys[m] !== undefined && k !== base.session.keys[m]) {
+        r.problems.push(`${m}: a result {${k}} instead of {${base.session.keys[m]}}`);
+      }
+    }
+  }
+  for (const r of results) if (r.problems.length && !r.logged) console.log(`N=${r.n}: FAILED: ${r.problems.join('; ')}`);
   const bad = results.filter((r) => r.problems.length);
   const injected = results.filter((r) => r.failed).length;
   const closed = results.filter((r) => r.session && r.session.closed).length;

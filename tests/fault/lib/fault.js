@@ -207,7 +207,7 @@ function replyProblem(j, id) {
  * that does not come within replyMs is a problem (a hang).
  */
 async function scriptedSession(prog, ep, { replyMs = 10000 } = {}) {
-  const out = { replies: 0, errors: 0, closed: null, problems: [], events: 0, methods: [], rounds: 0 };
+  const out = { replies: 0, errors: 0, closed: null, problems: [], events: 0, methods: [], rounds: 0, keys: {} };
   // The program's work is the same whatever happens to the session.
   const work = async () => {
     if (out.rounds < SESSION_ROUNDS.length) await prog.command(SESSION_ROUNDS[out.rounds++]);
@@ -261,6 +261,7 @@ async function scriptedSession(prog, ep, { replyMs = 10000 } = {}) {
       out.replies++;
       out.methods.push(method);
       if (j.error) out.errors++;
+      else out.keys[method] = Object.keys(j.result).sort().join(',');
       return j;
     }
   };
