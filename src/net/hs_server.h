@@ -48,8 +48,11 @@ typedef struct hs_server_limits {
 typedef struct hs_server_callbacks {
     /* GET <path> that is not an upgrade (path without query; a query string is
      * answered 400 without asking). Return 0 with *body (malloc'd, taken even
-     * when *body_len is 0; may be NULL if *body_len is 0) for a 200, or -1 for
-     * the node-style 400 "WebSockets request was expected". NULL: always 400. */
+     * when *body_len is 0; may be NULL if *body_len is 0) for a 200, -1 for
+     * the node-style 400 "WebSockets request was expected", or -2 when the
+     * document exists but could not be made (out of memory): the connection
+     * is closed unanswered, never a 400 that says the path is wrong. NULL:
+     * always 400. */
     int (*http_get)(void *ud, const char *path, char **body, size_t *body_len);
     /* May a WebSocket upgrade to <path> proceed? NULL: never. */
     bool (*ws_accept_path)(void *ud, const char *path);

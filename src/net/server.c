@@ -369,7 +369,10 @@ static void http_request(hs_session *c)
     int got = srv->cb.http_get ? srv->cb.http_get(srv->ud, path, &body, &len) : -1;
     srv->req_host = NULL;
     if (got != 0) {
-        http_400(c);
+        if (got == -2)
+            conn_kill(c);
+        else
+            http_400(c);
         return;
     }
     if (!body && len) {

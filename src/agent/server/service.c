@@ -211,19 +211,26 @@ static json_t *target_json(const char *req_host)
         snprintf(wsurl, sizeof(wsurl), "ws+unix://%s:/%s", svc.unix_path, svc.id);
     }
     json_t *t = json_object();
-    json_object_set_new(t, "description", json_string("heapscope agent: the native heap"));
+    /* A member that cannot be made (out of memory) would leave a target a
+     * client cannot use: then no target at all. */
+    int bad =
+        json_object_set_new(t, "description", json_string("heapscope agent: the native heap"));
     if (tcp) {
-        json_object_set_new(t, "devtoolsFrontendUrl", json_string(fe));
-        json_object_set_new(t, "devtoolsFrontendUrlCompat", json_string(fe_compat));
+        bad |= json_object_set_new(t, "devtoolsFrontendUrl", json_string(fe));
+        bad |= json_object_set_new(t, "devtoolsFrontendUrlCompat", json_string(fe_compat));
     }
-    json_object_set_new(t, "id", json_string(svc.id));
+    bad |= json_object_set_new(t, "id", json_string(svc.id));
     /* Invalid UTF-8 in argv must not make the list unservable. */
     json_t *title = json_string(svc.title);
-    json_object_set_new(t, "title", title ? title : json_string("(program)"));
-    json_object_set_new(t, "type", json_string("node"));
+    bad |= json_object_set_new(t, "title", title ? title : json_string("(program)"));
+    bad |= json_object_set_new(t, "type", json_string("node"));
     json_t *url = json_string(svc.file_url);
-    json_object_set_new(t, "url", url ? url : json_string("file://"));
-    json_object_set_new(t, "webSocketDebuggerUrl", json_string(wsurl));
+    bad |= json_object_set_new(t, "url", url ? url : json_string("file://"));
+    bad |= json_object_set_new(t, "webSocketDebuggerUrl", json_string(wsurl));
+    if (bad) {
+        json_decref(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -233,15 +240,21 @@ static int on_http_get(void *ud, const char *path, char **body, size_t *len)
     if (!strcmp(path, "/json") || !strcmp(path, "/json/") || !strcmp(path, "/json/list") ||
         !strcmp(path, "/json/list/")) {
         json_t *list = json_array();
-        json_array_append_new(list, target_json(hs_server_request_host(svc.srv)));
+        if (json_array_append_new(list, target_json(hs_server_request_host(svc.srv))) != 0) {
+            json_decref(list);
+            return -2;
+        }
         *body = dump_pretty(list, len);
     } else if (!strcmp(path, "/json/version") || !strcmp(path, "/json/version/")) {
         json_t *v = json_object();
         char browser[64];
         snprintf(browser, sizeof(browser), "heapscope/v%s", hs_agent_version());
-        json_object_set_new(v, "Browser", json_string(browser));
         /* What node's inspector says: clients treat a node target by it. */
-        json_object_set_new(v, "Protocol-Version", json_string("1.1"));
+        if (json_object_set_new(v, "Browser", json_string(browser)) |
+            json_object_set_new(v, "Protocol-Version", json_string("1.1"))) {
+            json_decref(v);
+            return -2;
+        }
         *body = dump_pretty(v, len);
     } else if (!strcmp(path, "/json/protocol") || !strcmp(path, "/json/protocol/")) {
         *body = malloc(cdp_protocol_json_len + 1);
@@ -252,7 +265,7 @@ static int on_http_get(void *ud, const char *path, char **body, size_t *len)
     } else {
         return -1;
     }
-    return *body ? 0 : -1;
+    return *body ? 0 : -2;
 }
 
 static bool on_ws_path(void *ud, const char *path)
