@@ -2,8 +2,9 @@
 // What the fault tests share: the program under the agent (hs-test-target,
 // whose `done <checksum>` line proves it ran on unchanged), its reference
 // checksum without any agent, and a scripted session that sends every
-// HeapProfiler command and the Runtime ones, checking that each reply is a
-// result or an error (or that the connection closed). Every wait is for an
+// HeapProfiler command and the Runtime ones after discovery (/json/*),
+// checking that each reply is a result or an error (or that the connection
+// closed). Every wait is for an
 // event, bounded by a deadline; nothing sleeps.
 //
 // Paths come from the environment (tests/fault/CMakeLists.txt):
@@ -14,6 +15,7 @@
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const { wsConnect } = require('../../node/lib/ws');
+const { httpGet } = require('../../node/lib/http');
 const { withTimeout } = require('../../node/lib/target');
 
 const LISTEN_RE = /heapscope: DevTools listening on ws:\/\/127\.0\.0\.1:(\d+)(\/\S+)/;
@@ -212,6 +214,28 @@ async function scriptedSession(prog, ep, { replyMs = 10000 } = {}) {
   const work = async () => {
     if (out.rounds < SESSION_ROUNDS.length) await prog.command(SESSION_ROUNDS[out.rounds++]);
   };
+  // Discovery, as a client starts: each document whole, or a server error,
+  // or the connection closed; never a 404 for a document that exists, never
+  // a document cut short.
+  const wanted = { '/json/version': ['Browser', 'Protocol-Version'], '/json/list': ['0'], '/json/protocol': ['domains'] };
+  for (const [path, keys] of Object.entries(wanted)) {
+    let r = null;
+    try {
+      r = await httpGet(ep.port, path, { timeoutMs: replyMs });
+    } catch (e) {
+      if (!/ECONNRESET/.test(e.message)) out.problems.push(`GET ${path}: ${e.message}`);
+      continue;
+    }
+    if (!r || !r.status || r.status >= 500) continue; // closed, or a server error
+    let doc = null;
+    try {
+      doc = r.status === 200 ? JSON.parse(r.body) : null;
+    } catch {
+      /* reported below */
+    }
+    if (!doc || !keys.every((k) => k in doc)) out.problems.push(`GET ${path}: ${r.statusLine} ${String(r.body).slice(0, 100)}`);
+    else if (path === '/json/list' && !doc[0].webSocketDebuggerUrl) out.problems.push(`GET ${path}: no webSocketDebuggerUrl`);
+  }
   let ws;
   try {
     ws = await wsConnect({ port: ep.port, path: ep.path, timeoutMs: replyMs });
