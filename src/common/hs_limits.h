@@ -42,9 +42,11 @@
  * fleets poll; 128 holds the 100 concurrent clients of tests/load with room
  * for their discovery requests. Each connection costs a header buffer and,
  * as a session, up to HS_LIMIT_OUT_QUEUE of output (in practice far less:
- * answers stop being read for above HS_LIMIT_READ_PAUSE). One more is
- * accepted and closed at once: the backlog must not fill up with
- * connections nobody will serve, and closing costs nothing to build. */
+ * answers stop being read for above HS_LIMIT_READ_PAUSE). At the limit no
+ * more are accepted: they wait in the kernel's listen backlog (128) until a
+ * slot frees, as a burst of clients whose discovery connections still
+ * linger must not be turned away; the backlog bounds what waits, and the
+ * handshake time limit bounds how long an idle connection holds a slot. */
 #define HS_LIMIT_CONNECTIONS 128u
 
 /* ---- server: WebSocket sessions ---------------------------------------------- */

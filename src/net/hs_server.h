@@ -39,7 +39,7 @@ typedef struct hs_server_limits {
     size_t max_headers;            /* HS_LIMIT_HEADERS: header lines; over: 400 */
     size_t max_message;            /* HS_LIMIT_WS_MESSAGE: incoming message; over: close 1009 */
     size_t max_out_queue;          /* HS_LIMIT_OUT_QUEUE per session; over: close 1008 */
-    unsigned max_connections;      /* HS_LIMIT_CONNECTIONS; one more is accepted and closed */
+    unsigned max_connections;      /* HS_LIMIT_CONNECTIONS; more wait in the backlog */
     unsigned handshake_timeout_ms; /* HS_LIMIT_HANDSHAKE_MS: accept → request answered */
     /* Additions to the contract (0 = default as well): */
     size_t read_pause; /* HS_LIMIT_READ_PAUSE: queued output above which input is not read */

@@ -714,7 +714,7 @@ static bool efd_is_ours(const hs_server *srv)
 
 static void conn_accept(hs_server *srv, uint64_t now)
 {
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < 16 && srv->nconn < srv->lim.max_connections; i++) {
         int fd = fd_high(accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
@@ -722,10 +722,6 @@ static void conn_accept(hs_server *srv, uint64_t now)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 srv->accept_resume = now + 100; /* else poll reports it again at once */
             return;
-        }
-        if (srv->nconn >= srv->lim.max_connections) {
-            close(fd);
-            continue;
         }
         hs_session *c = calloc(1, sizeof(*c));
         char *in = c ? malloc(srv->lim.max_header_bytes) : NULL;
@@ -1227,10 +1223,14 @@ int hs_server_run(hs_server *srv)
         size_t n = 0;
         srv->pfd[n] = (struct pollfd){.fd = srv->efd, .events = POLLIN};
         srv->pconn[n++] = NULL;
-        if (srv->lfd >= 0 && srv->accept_resume <= now) {
+        /* At the connection limit the listening socket is not watched: new
+         * connections wait in the kernel's backlog (listen's 128) until a
+         * slot frees, instead of being turned away while others linger. */
+        bool room = srv->nconn < srv->lim.max_connections;
+        if (srv->lfd >= 0 && room && srv->accept_resume <= now) {
             srv->pfd[n] = (struct pollfd){.fd = srv->lfd, .events = POLLIN};
             srv->pconn[n++] = NULL;
-        } else if (srv->lfd >= 0 && srv->accept_resume < until) {
+        } else if (srv->lfd >= 0 && room && srv->accept_resume < until) {
             until = srv->accept_resume;
         }
         for (hs_session *c = srv->head; c; c = c->next) {
