@@ -32,7 +32,8 @@ typedef struct hs_agent_stats {
     uint64_t allocs;         /* blocks created since the agent was loaded */
     uint64_t frees;          /* blocks released since the agent was loaded */
     uint64_t sites;          /* distinct allocation sites seen */
-    uint64_t registry_bytes; /* memory the registry itself uses */
+    uint64_t registry_bytes; /* the agent's own internal memory: the registry, site and stack
+                              * stores, per-thread buffers (hs__imem_in_use) */
 } hs_agent_stats;
 
 /* What the registry knows of one live block. */
