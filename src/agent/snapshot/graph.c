@@ -52,6 +52,7 @@ static void phase(const char *what)
 #define WIN_SHIFT 12 /* 4 KiB windows: a few dozen blocks each, searched in a few cache lines */
 #define RED_ZONE 128
 #define TCB_BYTES 2304 /* glibc's struct pthread on x86-64, rounded up */
+#define PAGE_SZ 4096u
 #define PROGRESS_STEP 4096
 
 /* Node and edge type numbers of meta.node_types / edge_types below. */
@@ -514,6 +515,8 @@ static void thread_name(char *buf, size_t size, const char *kind, const struct h
     *p = '\0';
 }
 
+static int holds_block(const struct g *g, uintptr_t lo, uintptr_t hi);
+
 static int thread_groups(struct g *g)
 {
     struct hs_capture *cap = g->in->cap;
@@ -534,15 +537,37 @@ static int thread_groups(struct g *g)
                 return HS_E_NOMEM;
         }
         const struct hs_map *sm = hs__roots_map_of(&g->maps, t->sp);
+        /* A thread stopped while it runs on a stack that is a heap block (a
+         * handler on a malloc'd sigaltstack, a coroutine's stack): that
+         * stack ends with the block, not with the heap's mapping, whose
+         * other blocks are no root. */
+        int64_t on = lookup(g, t->sp);
         if (sm) {
             uintptr_t lo = t->sp - RED_ZONE < sm->lo ? sm->lo : t->sp - RED_ZONE;
             uintptr_t hi = sm->hi;
+            if (on >= 0) {
+                lo = lo < g->sp[on].start ? g->sp[on].start : lo;
+                hi = g->sp[on].end;
+            }
             /* A thread's static TLS and control block sit at the top of its
              * stack mapping: they are the TLS group's. */
-            if (t->tp > t->sp && t->tp < sm->hi && g->in->mods.tls_extent < t->tp - lo)
+            else if (t->tp > t->sp && t->tp < sm->hi && g->in->mods.tls_extent < t->tp - lo)
                 hi = t->tp - g->in->mods.tls_extent;
             struct root_ctx rc = {ROOT_STACK, NULL, lo};
             int e = scan_root(g, gr, &rc, lo, hi);
+            if (e < 0)
+                return e;
+        }
+        /* Its own stack still holds the frames the handler or coroutine
+         * interrupted: the mapping whose top holds its control block
+         * (glibc's threads), read whole below the TLS since where those
+         * frames end is not known. The main thread's stack is no such
+         * mapping; it is then read as other memory (mapping_groups). */
+        const struct hs_map *own = on >= 0 && t->tp ? hs__roots_map_of(&g->maps, t->tp) : NULL;
+        if (own && own->hi - t->tp <= TCB_BYTES + PAGE_SZ && !holds_block(g, own->lo, own->hi) &&
+            t->tp - own->lo > g->in->mods.tls_extent) {
+            struct root_ctx rc = {ROOT_STACK, NULL, own->lo};
+            int e = scan_root(g, gr, &rc, own->lo, t->tp - g->in->mods.tls_extent);
             if (e < 0)
                 return e;
         }
@@ -581,7 +606,6 @@ static int thread_groups(struct g *g)
  * header says so): what they hold that is not a live block is malloc's or
  * the agent's, never the program's. */
 #define ARENA_ALIGN (64u << 20) /* glibc's HEAP_MAX_SIZE on 64-bit */
-#define PAGE_SZ 4096u
 
 static int holds_block(const struct g *g, uintptr_t lo, uintptr_t hi)
 {
