@@ -23,6 +23,11 @@
  *            only by the library's globals), unload (dlclose without freeing
  *            them: they become unreachable) and churn (a thread loads,
  *            fills, releases and unloads the library in a loop).
+ *   altstack a thread holding a block on its stack, with a leaked chain
+ *            of two blocks allocated after its alternate stack (a malloc'd
+ *            block), stays inside a signal handler running on that
+ *            alternate stack until "stop" (a snapshot must still see its
+ *            stack as its stack, and the heap as heap).
  *   child K / print K   what the children run: exit with work(K)'s code, or
  *            print it.
  *
@@ -489,6 +494,93 @@ static int read_line(char *buf, size_t size)
     return 1;
 }
 
+/* ---- a thread parked in a handler on its alternate stack ------------------- */
+
+static int park_pipe[2];
+static atomic_int parked;
+static atomic_long parked_tid;
+
+static void park_handler(int sig)
+{
+    (void)sig;
+    char c;
+    atomic_store(&parked, 1);
+    while (read(park_pipe[0], &c, 1) < 0 && errno == EINTR)
+        ;
+}
+
+__attribute__((noinline)) static void *stack_only_block(void)
+{
+    void *p = malloc(50001);
+    if (p)
+        memset(p, 1, 50001);
+    return p;
+}
+
+/* Two blocks, the first pointing to the second, and nothing to the first:
+ * both unreachable. */
+__attribute__((noinline)) static void leak_chain(void)
+{
+    void **a = calloc(1, 50002);
+    if (a)
+        a[0] = calloc(1, 50003);
+    /* The compiler may not drop what nothing reads. */
+    __asm__ volatile("" : : "r"(a) : "memory");
+}
+
+/* The alternate stack is a malloc'd block like any other; the leaked chain is
+ * allocated after it, so above it in this thread's arena. While the handler
+ * runs on it, the thread's stack pointer is inside the heap. */
+static void *parked_main(void *arg)
+{
+    (void)arg;
+    void *volatile held = stack_only_block(); /* on this thread's own stack only */
+    char *alt = malloc(ALTSTACK_SIZE);
+    stack_t ss = {.ss_sp = alt, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    if (!alt || sigaltstack(&ss, NULL) < 0)
+        abort();
+    leak_chain();
+    scrub_stack();
+    atomic_store(&parked_tid, (long)gettid());
+    pthread_kill(pthread_self(), SIGUSR1);
+    ss.ss_flags = SS_DISABLE;
+    sigaltstack(&ss, NULL);
+    free(alt);
+    free(held);
+    return NULL;
+}
+
+static int run_altstack(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = park_handler;
+    sa.sa_flags = SA_ONSTACK | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    pthread_t t;
+    if (pipe(park_pipe) < 0 || sigaction(SIGUSR1, &sa, NULL) < 0 ||
+        pthread_create(&t, NULL, parked_main, NULL) != 0)
+        return 1;
+    pthread_setname_np(t, "hs-parked");
+    while (!atomic_load(&parked))
+        sched_yield();
+    say("parked %ld\n", atomic_load(&parked_tid));
+    say("ready %d\n", (int)getpid());
+    char line[256];
+    while (read_line(line, sizeof(line))) {
+        if (!strcmp(line, "stop")) {
+            if (write(park_pipe[1], "w", 1) != 1)
+                return 1;
+            pthread_join(t, NULL);
+            say("altstack: the handler returned, the thread ended\n");
+            say("done\n");
+            return 0;
+        }
+        say("unknown command %s\n", line);
+    }
+    return 1;
+}
+
 static void stop_workers(const char *mode)
 {
     atomic_store(&stop_flag, 1);
@@ -606,6 +698,8 @@ int main(int argc, char **argv)
         say("%016llx\n", (unsigned long long)work(strtoull(argv[2], NULL, 10)));
         return 0;
     }
+    if (argc == 2 && !strcmp(argv[1], "altstack"))
+        return run_altstack();
     if (argc == 3 && !strcmp(argv[1], "dlopen")) {
         lib_path = argv[2];
         return run_dlopen();
@@ -623,7 +717,7 @@ int main(int argc, char **argv)
             round_of = modes[i].fn;
             return run_workers(modes[i].mode, modes[i].n);
         }
-    fprintf(stderr, "usage: host_prog fork|spawn|signals|threads | dlopen LIB | child K | "
-                    "print K\n");
+    fprintf(stderr, "usage: host_prog fork|spawn|signals|threads|altstack | dlopen LIB | "
+                    "child K | print K\n");
     return 2;
 }

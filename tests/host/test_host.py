@@ -15,6 +15,9 @@ through `heapscope snapshot` while it works. One mode per ctest entry:
            freeing them (a snapshot after dlclose: no crash, the blocks
            unreachable), then loaded and unloaded in a loop while snapshots
            are taken
+  altstack a thread inside a handler running on its alternate stack (a
+           malloc'd block): the snapshot still sees the thread's stack as its
+           stack and the heap above the alternate stack as heap
 
 Checks: the exit status, stdout (less the progress lines, whose numbers
 depend on timing) and stderr (less the agent's "heapscope:" lines) are those
@@ -95,7 +98,8 @@ class Run:
         progress = [ln for ln in self.p.all["out"] if ln.startswith("progress ")]
         note("%s: at the end: %s; %d snapshots" % (self.what, progress[-1] if progress else
                                                    "no progress line", self.nsnap))
-        out = [ln for ln in self.p.all["out"] if not ln.startswith(("progress ", "ready "))]
+        out = [ln for ln in self.p.all["out"]
+               if not ln.startswith(("progress ", "ready ", "parked "))]
         err = self.p.all["err"]
         if self.agent:
             banners = [ln for ln in err if "DevTools listening on" in ln]
@@ -152,14 +156,40 @@ def dlopen_checks(run):
         run.working_snapshots()
 
 
+def altstack_checks(run, tid):
+    """A thread parked in a handler on its alternate stack (a heap block): its stack is
+    still its stack, and the heap above the alternate stack is not a root."""
+    path = run.snap("a thread inside a handler on its alternate stack")
+    if not path:
+        return
+    s = Snap(path)
+    group = "(stack) %s hs-parked" % tid
+    held = s.native(50001)
+    if expect(len(held) == 1, "%s: %d blocks of 50001 bytes, not 1" % (run.what, len(held))):
+        expect(group in held[0]["retainers"] and held[0]["detached"] != 2,
+               "%s: the block held on the parked thread's own stack is retained by %s "
+               "(detachedness %d), not by %s" % (run.what, held[0]["retainers"],
+                                                 held[0]["detached"], group))
+    for size in (50002, 50003):
+        bl = s.native(size)
+        if expect(len(bl) == 1, "%s: %d blocks of %d bytes, not 1" % (run.what, len(bl), size)):
+            expect(bl[0]["detached"] == 2,
+                   "%s: the leaked %d-byte block (allocated after the alternate stack) is "
+                   "retained by %s (detachedness %d), not unreachable" %
+                   (run.what, size, bl[0]["retainers"], bl[0]["detached"]))
+
+
 def one_run(agent, tmp):
     run = Run(agent, tmp)
     try:
         if agent and not run.target:
             return None
+        parked = run.p.line("out", r"^parked (\d+)$", WAIT) if MODE == "altstack" else None
         if not run.p.line("out", r"^ready \d+$", WAIT):
             return None
-        if MODE == "dlopen":
+        if parked:
+            altstack_checks(run, parked.group(1))
+        elif MODE == "dlopen":
             dlopen_checks(run)
         else:
             run.working_snapshots()
@@ -186,11 +216,12 @@ def main():
         # What the program checked itself: every child's status or output, every thread's
         # result, every handler on its alternate stack.
         results = "\n".join(agent[1])
-        expect(("%s bad=0" % MODE) in agent[1] and ": no" not in results and
-               "differs" not in results and "alternate stack: 0, on a thread without one: 0"
-               in results if MODE == "signals" else ("%s bad=0" % MODE) in agent[1] and
-               "rounds>=150: no" not in results and "differs" not in results,
-               "%s: the program's results under the agent:\n  %s" %
+        ok = "rounds>=150: no" not in results and "differs" not in results
+        if MODE == "signals":
+            ok = ok and "off the alternate stack: 0, on a thread without one: 0" in results
+        if MODE != "altstack":
+            ok = ok and ("%s bad=0" % MODE) in agent[1]
+        expect(ok, "%s: the program's results under the agent:\n  %s" %
                (MODE, "\n  ".join(agent[1])))
         note("%s: output under the agent:\n  %s" % (MODE, "\n  ".join(agent[1])))
     print("%s: %d failures, %.1f s" % (MODE, len(failures), time.monotonic() - started))
