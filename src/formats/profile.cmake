@@ -27,15 +27,3 @@ set(HS_PROFILE_SOURCES
 target_sources(hs_formats PRIVATE ${HS_PROFILE_SOURCES})
 target_include_directories(hs_formats PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
 target_link_libraries(hs_formats PUBLIC PkgConfig::YAJL PkgConfig::PROTOBUF_C ZLIB::ZLIB)
-
-# The same sources built with AddressSanitizer and UBSan, for the reader's
-# prefix and byte-flip test (tests/formats/profile.cmake).
-if(BUILD_TESTING)
-  add_library(hs_profile_asan STATIC ${HS_PROFILE_SOURCES})
-  target_include_directories(hs_profile_asan PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}
-                             PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
-  target_compile_options(hs_profile_asan PUBLIC -fsanitize=address,undefined
-                         -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
-  target_link_options(hs_profile_asan PUBLIC -fsanitize=address,undefined)
-  target_link_libraries(hs_profile_asan PUBLIC PkgConfig::YAJL PkgConfig::PROTOBUF_C ZLIB::ZLIB)
-endif()

@@ -9,6 +9,7 @@ add_executable(test_analysis ${CMAKE_CURRENT_LIST_DIR}/test_analysis.c)
 target_link_libraries(test_analysis PRIVATE hs_formats PkgConfig::CMOCKA)
 add_test(NAME formats-analysis COMMAND test_analysis)
 set_tests_properties(formats-analysis PROPERTIES LABELS "unit;formats" TIMEOUT 60)
+hs_san_test(NAME formats-analysis TARGET test_analysis LABELS "unit;formats")
 
 add_executable(hs_analyze_dump ${CMAKE_CURRENT_LIST_DIR}/hs_analyze_dump.c)
 target_link_libraries(hs_analyze_dump PRIVATE hs_formats PkgConfig::JANSSON)

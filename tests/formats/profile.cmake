@@ -1,6 +1,7 @@
 # The .heapprofile reader and its exports (src/formats/profile.cmake): Node
 # 20's profiles, the agent's and a legacy one, exact errors, every prefix and
-# bit flip; once as built, once with AddressSanitizer and UBSan. Label: formats.
+# bit flip; once as built, once in the sanitizer tree (san-formats-profile).
+# Label: formats.
 if(NOT TARGET PkgConfig::CMOCKA)
   pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 endif()
@@ -11,13 +12,7 @@ add_executable(test_profile ${CMAKE_CURRENT_SOURCE_DIR}/test_profile.c)
 target_include_directories(test_profile PRIVATE ${PROJECT_BINARY_DIR}/src/formats)
 target_link_libraries(test_profile PRIVATE hs_formats PkgConfig::CMOCKA)
 add_test(NAME formats-profile COMMAND test_profile ${HS_PROFILE_TEST_ARGS})
-
-add_executable(test_profile_asan ${CMAKE_CURRENT_SOURCE_DIR}/test_profile.c)
-target_include_directories(test_profile_asan PRIVATE ${PROJECT_BINARY_DIR}/src/formats)
-target_link_libraries(test_profile_asan PRIVATE hs_profile_asan PkgConfig::CMOCKA)
-add_test(NAME formats-profile-asan COMMAND test_profile_asan ${HS_PROFILE_TEST_ARGS})
-
-set_tests_properties(formats-profile formats-profile-asan PROPERTIES LABELS formats TIMEOUT 300
-  ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+set_tests_properties(formats-profile PROPERTIES LABELS formats TIMEOUT 300)
+hs_san_test(NAME formats-profile TARGET test_profile LABELS formats ARGS ${HS_PROFILE_TEST_ARGS})
 
 # Its libFuzzer target: tests/fuzz (fuzz_profile).

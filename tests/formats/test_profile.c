@@ -5,8 +5,8 @@
  * and a legacy one (node-level names, 1-based lines, no ids nor samples);
  * malformed input with the exact error texts; every prefix and every bit flip
  * of the small files read without a crash and with an error that names the
- * file and a byte inside it. Built twice: as is, and with AddressSanitizer
- * and UBSan (test_profile_asan). Usage: test_profile GOLDEN_DIR DATA_DIR
+ * file and a byte inside it. Run twice: as built, and from the sanitizer tree
+ * (san-formats-profile: ASan, UBSan). Usage: test_profile GOLDEN_DIR DATA_DIR
  */
 #include <setjmp.h>
 #include <stdarg.h>
