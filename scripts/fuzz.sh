@@ -54,7 +54,7 @@ for t in "${targets[@]}"; do
     -print_final_stats=1 -artifact_prefix="$art/" "$new" "$fuzzdir/corpus/$t" "${args[@]}" \
     >"$dir/fuzz-$t.log" 2>&1
   rc=$?
-  grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|average_exec_per_sec)' \
+  grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec)' \
     "$dir/fuzz-$t.log"
   if [ $rc -ne 0 ]; then
     failed=1
