@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
-        if (!(c))                                                                                  \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_cdp: check failed at line %d: %s\n", __LINE__, #c);              \
             abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* decode → encode → decode → encode, the two encodings equal; the first

@@ -24,8 +24,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
-        if (!(c))                                                                                  \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_expr: check failed at line %d: %s\n", __LINE__, #c);             \
             abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* memory [0x1000, 0x1100): block id 7 at [0x1000, 0x1020), globals g_ptr

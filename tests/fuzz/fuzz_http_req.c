@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,8 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
-        if (!(c))                                                                                  \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_http_req: check failed at line %d: %s\n", __LINE__, #c);         \
             abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Feeds buf[0, len) in pieces of `step` bytes (0: at once) as the server
