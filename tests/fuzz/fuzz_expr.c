@@ -1,7 +1,8 @@
 /*
  * fuzz_expr.c — libFuzzer target for the expression language of
  * Runtime.evaluate (src/agent/domain/expr.c), over a fake process as in
- * tests/unit/test_expr.c: a small readable memory image holding a block and
+ * tests/unit/test_expr.c (whose memory and its reads, tests/unit/expr_fake.h,
+ * it shares): a small readable memory image holding a block and
  * a few globals, whose words point at each other, so that dereferences,
  * indexing and place arithmetic all lead somewhere.
  *
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "domain/value.h"
+#include "expr_fake.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,9 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* memory [0x1000, 0x1100): block id 7 at [0x1000, 0x1020), globals g_ptr
  * (8 bytes at 0x1080, holds 0x1008), g_arr (32 bytes at 0x1090, holds
  * pointers into itself and the block) and g_int (holds 42). */
-#define MEM_LO 0x1000u
-#define MEM_HI 0x1100u
-static const uint64_t mem[(MEM_HI - MEM_LO) / 8] = {
+static const uint64_t mem[MEM_WORDS] = {
     [0] = 0x1018,  [1] = 0x1090,  [2] = 0xffffffffffffffffu,
     [3] = 0x1000,  [16] = 0x1008, [18] = 0x1098,
     [19] = 0x1010, [20] = 7,      [21] = 0x10a8,
@@ -73,17 +73,6 @@ static void word_of(void *ud, uint64_t w, hs_val *out)
     out->num = w;
 }
 
-static int read_word(void *ud, uintptr_t a, uint64_t *w, char *err, size_t n)
-{
-    (void)ud;
-    if (a < MEM_LO || a >= MEM_HI || MEM_HI - a < 8 || a % 8) {
-        snprintf(err, n, "Error: cannot read memory at 0x%lx", (unsigned long)a);
-        return -1;
-    }
-    *w = mem[(a - MEM_LO) / 8];
-    return 0;
-}
-
 static int name_of(void *ud, const char *name, size_t len, int amp, hs_val *out, char *err,
                    size_t n)
 {
@@ -110,7 +99,8 @@ static int name_of(void *ud, const char *name, size_t len, int amp, hs_val *out,
     return -1;
 }
 
-static const hs_expr_env ENV = {NULL, name_of, read_word, word_of};
+static expr_fake_mem fake = {mem, 0};
+static const hs_expr_env ENV = {&fake, name_of, expr_fake_read, word_of};
 
 static int same(const hs_val *a, const hs_val *b)
 {

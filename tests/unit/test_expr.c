@@ -20,11 +20,11 @@
 #include <cmocka.h>
 
 #include "domain/value.h"
+#include "expr_fake.h"
 
-#define MEM_LO 0x1000u
-#define MEM_HI 0x1100u
-static uint64_t mem[(MEM_HI - MEM_LO) / 8];
-static int reads, lookups;
+static uint64_t mem[MEM_WORDS];
+static expr_fake_mem fake = {mem, 0};
+static int lookups;
 
 static void word_of(void *ud, uint64_t w, hs_val *out)
 {
@@ -38,18 +38,6 @@ static void word_of(void *ud, uint64_t w, hs_val *out)
         out->kind = HS_VAL_NUM;
         out->num = w;
     }
-}
-
-static int read_word(void *ud, uintptr_t a, uint64_t *w, char *err, size_t n)
-{
-    (void)ud;
-    reads++;
-    if (a < MEM_LO || a + 8 > MEM_HI || a % 8) {
-        snprintf(err, n, "Error: cannot read memory at 0x%lx", (unsigned long)a);
-        return -1;
-    }
-    *w = mem[(a - MEM_LO) / 8];
-    return 0;
 }
 
 static int name_of(void *ud, const char *name, size_t len, int amp, hs_val *out, char *err,
@@ -86,7 +74,7 @@ static int name_of(void *ud, const char *name, size_t len, int amp, hs_val *out,
     return -1;
 }
 
-static const hs_expr_env ENV = {NULL, name_of, read_word, word_of};
+static const hs_expr_env ENV = {&fake, name_of, expr_fake_read, word_of};
 
 static int setup(void **state)
 {
@@ -98,7 +86,8 @@ static int setup(void **state)
     mem[(0x1090 - MEM_LO) / 8] = 0x1000; /* g_arr[0] → the block */
     mem[(0x1098 - MEM_LO) / 8] = 0x10a0; /* g_arr[1] → inside g_arr */
     mem[(0x10a0 - MEM_LO) / 8] = 0xdead; /* g_arr[2] */
-    reads = lookups = 0;
+    fake.reads = 0;
+    lookups = 0;
     return 0;
 }
 
@@ -258,11 +247,12 @@ static void test_bounds(void **state)
     expect_error(text, HS_EXPR_MAX_LEN + 1,
                  "RangeError: the expression is longer than 4096 characters", 0);
     /* A refused expression is refused before any lookup or read. */
-    reads = lookups = 0;
+    fake.reads = 0;
+    lookups = 0;
     memset(deep, '*', 100);
     strcpy(deep + 100, "g_ptr");
     expect_error(deep, strlen(deep), "RangeError: the expression is nested too deeply", 64);
-    assert_int_equal(reads + lookups, 0);
+    assert_int_equal(fake.reads + lookups, 0);
 }
 
 /* Every prefix and every one-byte change of valid expressions either
