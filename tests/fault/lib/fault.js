@@ -16,7 +16,9 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const { wsConnect } = require('../../node/lib/ws');
 const { httpGet } = require('../../node/lib/http');
-const { withTimeout } = require('../../node/lib/target');
+const targetLib = require('../../node/lib/target');
+
+const { withTimeout, Target } = targetLib;
 
 const LISTEN_RE = /heapscope: DevTools listening on ws:\/\/127\.0\.0\.1:(\d+)(\/\S+)/;
 const NO_ENDPOINT_RE = /no DevTools endpoint|cannot start the service thread/;
@@ -28,73 +30,16 @@ function need(name) {
 }
 
 /*
- * A running program. lines: its stdout lines; stderr: all of it. Events are
- * waited for with until(check, ms, what): check() runs on every output and at
- * exit, and the first non-undefined value it returns resolves the wait.
+ * A running program: tests/node/lib/target.js's Target (lines: its stdout
+ * lines; stderr: all of it; until(check, ms, what), nextLine, command),
+ * started here from a file, arguments and a whole environment, with the
+ * endpoint or its absence read from stderr, finish() giving the checksum, and
+ * kill() a SIGKILL at once.
  */
-class Program {
+class Program extends Target {
   constructor(file, args, env) {
-    this.proc = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    this.lines = [];
-    this.stderr = '';
-    this.exitInfo = null;
-    this.waiters = [];
-    let partial = '';
-    this.proc.stdout.setEncoding('utf8');
-    this.proc.stdout.on('data', (d) => {
-      partial += d;
-      let nl;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        this.lines.push(partial.slice(0, nl));
-        partial = partial.slice(nl + 1);
-      }
-      this.notify();
-    });
-    this.proc.stderr.setEncoding('utf8');
-    this.proc.stderr.on('data', (d) => {
-      this.stderr += d;
-      this.notify();
-    });
-    this.proc.stdin.on('error', () => {
-      /* EPIPE once it is gone: its exit status tells */
-    });
-    this.exited = new Promise((resolve) => {
-      this.proc.on('close', (code, signal) => {
-        this.exitInfo = { code, signal };
-        this.notify();
-        resolve(this.exitInfo);
-      });
-    });
-    this.cursor = 0;
-  }
-
-  notify() {
-    const w = this.waiters.splice(0);
-    for (const f of w) f();
-  }
-
-  until(check, ms, what) {
-    return withTimeout(
-      new Promise((resolve, reject) => {
-        const poll = () => {
-          let v;
-          try {
-            v = check();
-          } catch (e) {
-            reject(e);
-            return;
-          }
-          if (v !== undefined) resolve(v);
-          else this.waiters.push(poll);
-        };
-        poll();
-      }),
-      ms,
-      what
-    ).catch((e) => {
-      e.message += `\n--- program stderr (tail) ---\n${this.stderr.slice(-3000)}`;
-      throw e;
-    });
+    super(spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] }), {});
+    this.what = 'program';
   }
 
   /* The endpoint {port, path}, or null when the agent said it has none. */
@@ -112,37 +57,9 @@ class Program {
     );
   }
 
-  nextLine(ms = 10000, what = 'a line on stdout') {
-    return this.until(
-      () => {
-        if (this.cursor < this.lines.length) return this.lines[this.cursor++];
-        if (this.exitInfo) throw new Error(`program exited (${JSON.stringify(this.exitInfo)}) while waiting for ${what}`);
-        return undefined;
-      },
-      ms,
-      what
-    );
-  }
-
-  /* One stdin command of hs-test-target --stdin, and its answer. */
-  async command(cmd, ms = 10000) {
-    if (this.cursor === 0) {
-      const first = await this.nextLine(ms, 'the "start" line');
-      if (!first.startsWith('start ')) throw new Error(`first line ${JSON.stringify(first)}`);
-    }
-    this.proc.stdin.write(`${cmd}\n`);
-    return this.nextLine(ms, `the answer to "${cmd}"`);
-  }
-
   /* Closes stdin; the program must end with status 0 and `done <sum>`. */
   async finish(ms = 20000) {
-    this.proc.stdin.end();
-    const info = await withTimeout(this.exited, ms, 'the program to exit after stdin closed');
-    const done = this.lines.find((l) => l.startsWith('done '));
-    if (info.code !== 0 || !done) {
-      throw new Error(`program did not finish cleanly: ${JSON.stringify(info)}, stdout tail ${JSON.stringify(this.lines.slice(-4))}\n--- stderr ---\n${this.stderr.slice(-3000)}`);
-    }
-    return done.slice(5);
+    return (await super.finish(ms)).checksum;
   }
 
   kill() {
@@ -166,25 +83,9 @@ function startProgram({ lib, env = {}, args = TARGET_ARGS, listen = '127.0.0.1:0
   return new Program(need('HS_TARGET'), args, e);
 }
 
-const references = new Map();
 /* The checksum after args (TARGET_ARGS) and SESSION_ROUNDS without the agent. */
-function referenceChecksum(args = TARGET_ARGS) {
-  const key = JSON.stringify(args);
-  if (!references.has(key)) {
-    references.set(
-      key,
-      (async () => {
-        const p = startProgram({ lib: null, args });
-        try {
-          for (const c of SESSION_ROUNDS) await p.command(c);
-          return await p.finish();
-        } finally {
-          await p.kill();
-        }
-      })()
-    );
-  }
-  return references.get(key);
+async function referenceChecksum(args = TARGET_ARGS) {
+  return targetLib.referenceChecksum(args, SESSION_ROUNDS, need('HS_TARGET'));
 }
 
 /*

@@ -38,10 +38,16 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
 }
 
+/*
+ * A running program: its stdout lines and stderr, and waits for what it
+ * prints or for its exit (until). tests/fault/lib/fault.js's Program is one
+ * too, with its own endpoint line and kill.
+ */
 class Target {
   constructor(proc, opts) {
     this.proc = proc;
     this.opts = opts;
+    this.what = 'target'; // what messages call it
     this.stderr = '';
     this.lines = []; // every stdout line, in order
     this.cursor = 0; // lines consumed by nextLine()
@@ -85,7 +91,7 @@ class Target {
   }
 
   /* Resolves with check()'s first non-undefined value; re-checked on every output or exit. */
-  _until(check, ms, what) {
+  until(check, ms, what) {
     return withTimeout(
       new Promise((resolve, reject) => {
         const poll = () => {
@@ -104,17 +110,17 @@ class Target {
       ms,
       what
     ).catch((e) => {
-      e.message += `\n--- target stderr ---\n${this.stderr.slice(-4000)}\n--- target stdout ---\n${this.lines.slice(-20).join('\n')}`;
+      e.message += `\n--- ${this.what} stderr ---\n${this.stderr.slice(-4000)}\n--- ${this.what} stdout ---\n${this.lines.slice(-20).join('\n')}`;
       throw e;
     });
   }
 
   async waitListening(ms = config.startTimeoutMs) {
-    const m = await this._until(
+    const m = await this.until(
       () => {
         const found = LISTEN_RE.exec(this.stderr);
         if (found) return found;
-        if (this.exitInfo) throw new Error(`target exited (${JSON.stringify(this.exitInfo)}) before it listened`);
+        if (this.exitInfo) throw new Error(`${this.what} exited (${JSON.stringify(this.exitInfo)}) before it listened`);
         return undefined;
       },
       ms,
@@ -130,10 +136,10 @@ class Target {
 
   /* The next stdout line not yet consumed. */
   nextLine(ms = config.replyTimeoutMs, what = 'a line on stdout') {
-    return this._until(
+    return this.until(
       () => {
         if (this.cursor < this.lines.length) return this.lines[this.cursor++];
-        if (this.exitInfo) throw new Error(`target exited (${JSON.stringify(this.exitInfo)}) while waiting for ${what}`);
+        if (this.exitInfo) throw new Error(`${this.what} exited (${JSON.stringify(this.exitInfo)}) while waiting for ${what}`);
         return undefined;
       },
       ms,
@@ -154,11 +160,11 @@ class Target {
   /* Closes stdin and waits for `done <checksum>` and a clean exit. */
   async finish(ms = config.replyTimeoutMs * 3) {
     this.proc.stdin.end();
-    const info = await withTimeout(this.exited, ms, 'the target to exit after stdin closed');
+    const info = await withTimeout(this.exited, ms, `the ${this.what} to exit after stdin closed`);
     const done = this.lines.slice(this.cursor).find((l) => l.startsWith('done '));
     if (info.code !== 0 || !done) {
       throw new Error(
-        `target did not finish cleanly: ${JSON.stringify(info)}, stdout tail ${JSON.stringify(this.lines.slice(-5))}\n--- stderr ---\n${this.stderr.slice(-4000)}`
+        `${this.what} did not finish cleanly: ${JSON.stringify(info)}, stdout tail ${JSON.stringify(this.lines.slice(-5))}\n--- stderr ---\n${this.stderr.slice(-4000)}`
       );
     }
     return { checksum: done.slice(5), exit: info };
@@ -236,15 +242,19 @@ async function startTarget(t, opts = {}) {
   return tg;
 }
 
-/* The checksum the program prints without any endpoint, for the same arguments and commands. */
+/*
+ * The checksum the program prints without any endpoint, for the same
+ * arguments and commands; program as startTarget's (default hs-test-target,
+ * or node_target.js with HS_TEST_TARGET=node).
+ */
 const referenceCache = new Map();
-async function referenceChecksum(args, commands = []) {
-  const key = JSON.stringify([args, commands]);
+async function referenceChecksum(args, commands = [], program = undefined) {
+  const key = JSON.stringify([args, commands, program]);
   if (!referenceCache.has(key)) {
     referenceCache.set(
       key,
       (async () => {
-        const tg = await startTarget(null, { args, listen: false });
+        const tg = await startTarget(null, { args, listen: false, program });
         try {
           for (const c of commands) await tg.command(c);
           return (await tg.finish()).checksum;
@@ -257,4 +267,4 @@ async function referenceChecksum(args, commands = []) {
   return referenceCache.get(key);
 }
 
-module.exports = { startTarget, referenceChecksum, withTimeout, LISTEN_RE };
+module.exports = { startTarget, referenceChecksum, withTimeout, LISTEN_RE, Target };
