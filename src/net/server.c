@@ -682,19 +682,30 @@ static int ws_start(hs_session *c, const char *accept)
 /* The host program owns the low descriptor numbers: shells and daemons dup2
  * onto fixed ones (3, 4, ...) or close them all and reopen. Ours are moved
  * high, out of their way, so that the host never writes into our eventfd or
- * reads our sockets, and we never write into or close its files. */
-static int fd_high(int fd)
+ * reads our sockets, and we never write into or close its files. The range
+ * up there has room for every descriptor the server can hold at once (its
+ * connections, the listener, the eventfd, a few to spare). A connection
+ * that finds no room there is refused (closed: -1, EMFILE), never kept low;
+ * the eventfd and the listener (`must` false) stay where they are, or there
+ * would be no endpoint at all. */
+static int fd_high(const hs_server *srv, int fd, bool must)
 {
     if (fd < 0)
         return fd;
     struct rlimit rl;
     long floor = 1000;
+    long want = (long)srv->lim.max_connections + 8;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        (long)rl.rlim_cur - 64 < floor)
-        floor = (long)rl.rlim_cur - 64;
+        (long)rl.rlim_cur - want < floor)
+        floor = (long)rl.rlim_cur - want;
     if (floor <= fd || floor < 3)
         return fd;
     int nfd = fcntl(fd, F_DUPFD_CLOEXEC, (int)floor);
+    if (nfd < 0 && must) {
+        close(fd);
+        errno = EMFILE;
+        return -1;
+    }
     if (nfd < 0)
         return fd; /* no room up there: stay where we are */
     close(fd);
@@ -715,7 +726,7 @@ static bool efd_is_ours(const hs_server *srv)
 static void conn_accept(hs_server *srv, uint64_t now)
 {
     for (int i = 0; i < 16 && srv->nconn < srv->lim.max_connections; i++) {
-        int fd = fd_high(accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        int fd = fd_high(srv, accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), true);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -790,7 +801,7 @@ hs_server *hs_server_new(const hs_server_limits *lim, const hs_server_callbacks 
     srv->pconn = malloc((n + 2) * sizeof(*srv->pconn));
     srv->dpfd = malloc((n + 2) * sizeof(*srv->dpfd));
     srv->dpconn = malloc((n + 2) * sizeof(*srv->dpconn));
-    srv->efd = fd_high(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    srv->efd = fd_high(srv, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), false);
     struct stat est;
     if (srv->efd >= 0 && fstat(srv->efd, &est) == 0) {
         srv->efd_dev = est.st_dev;
@@ -812,7 +823,7 @@ hs_server *hs_server_new(const hs_server_limits *lim, const hs_server_callbacks 
     return srv;
 }
 
-static int bind_one(const struct addrinfo *ai, int port)
+static int bind_one(const hs_server *srv, const struct addrinfo *ai, int port)
 {
     struct sockaddr_storage ss;
     if (ai->ai_addrlen > sizeof(ss))
@@ -824,7 +835,7 @@ static int bind_one(const struct addrinfo *ai, int port)
         ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
     else
         return -EAFNOSUPPORT;
-    int fd = fd_high(socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    int fd = fd_high(srv, socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), false);
     if (fd < 0)
         return -errno;
     int one = 1;
@@ -879,7 +890,7 @@ int hs_server_listen(hs_server *srv, const char *host, int port, int tries)
             p = port + k;
         bool busy = false;
         for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-            int r = bind_one(ai, p);
+            int r = bind_one(srv, ai, p);
             if (r >= 0)
                 fd = r;
             else {
@@ -944,7 +955,7 @@ int hs_server_listen_unix(hs_server *srv, const char *path)
     char *copy = strdup(path);
     if (!copy)
         return -ENOMEM;
-    int fd = fd_high(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    int fd = fd_high(srv, socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), false);
     if (fd < 0) {
         free(copy);
         return -errno;

@@ -14,10 +14,12 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -518,6 +520,50 @@ static void test_abandon_after_fork(void **state)
     assert_int_equal(tsrv_stop(t), 0);
 }
 
+/* The server's descriptors live at the top of the descriptor range, out of
+ * the host's way; a connection that finds no room up there is refused, never
+ * kept on a low number the host may dup2 onto. RLIMIT_NOFILE 200 and 8
+ * connections: the server's range starts at 200 - (8 + 8) = 184. */
+static void test_descriptors_stay_high(void **state)
+{
+    (void)state;
+    struct rlimit old, rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rl = old;
+    rl.rlim_cur = 200;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    hs_server_limits lim = {.max_connections = 8};
+    tsrv *t = tsrv_start(&lim, NULL); /* eventfd and listener: 184 and 185 */
+    /* Take 186..196 ourselves: three places are left up there. */
+    int filler[11];
+    for (int i = 0; i < 11; i++) {
+        filler[i] = fcntl(0, F_DUPFD, 186 + i);
+        assert_int_equal(filler[i], 186 + i);
+    }
+    int ws[3];
+    for (int i = 0; i < 3; i++) {
+        ws[i] = t_ws_connect(t->port);
+        assert_true(ws[i] >= 0);
+    }
+    assert_true(tsrv_wait(t, &t->opened, 3, T_WAIT_MS));
+    for (int k = 197; k < 200; k++)
+        assert_true(fcntl(k, F_GETFD) >= 0); /* the three sessions' sockets */
+    /* A fourth finds no room high: refused, though the limit (8) allows it. */
+    char got[512];
+    assert_int_equal(t_http(t->port, "GET /json/version HTTP/1.1\r\n\r\n", got, sizeof(got) - 1), 0);
+    /* Once a session goes, its place serves the next one. */
+    close(ws[0]);
+    assert_true(tsrv_wait(t, &t->closed, 1, T_WAIT_MS));
+    assert_true(t_http(t->port, "GET /json/version HTTP/1.1\r\n\r\n", got, sizeof(got) - 1) > 0);
+    close(ws[1]);
+    close(ws[2]);
+    assert_true(tsrv_wait(t, &t->closed, 3, T_WAIT_MS));
+    assert_int_equal(tsrv_stop(t), 0);
+    for (int i = 0; i < 11; i++)
+        close(filler[i]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_out_queue_limit),
         cmocka_unit_test(test_listen),
         cmocka_unit_test(test_abandon_after_fork),
+        cmocka_unit_test(test_descriptors_stay_high),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
