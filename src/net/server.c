@@ -835,7 +835,8 @@ static int bind_one(const hs_server *srv, const struct addrinfo *ai, int port)
         ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
     else
         return -EAFNOSUPPORT;
-    int fd = fd_high(srv, socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), false);
+    int fd =
+        fd_high(srv, socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), false);
     if (fd < 0)
         return -errno;
     int one = 1;

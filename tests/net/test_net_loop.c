@@ -550,7 +550,8 @@ static void test_descriptors_stay_high(void **state)
         assert_true(fcntl(k, F_GETFD) >= 0); /* the three sessions' sockets */
     /* A fourth finds no room high: refused, though the limit (8) allows it. */
     char got[512];
-    assert_int_equal(t_http(t->port, "GET /json/version HTTP/1.1\r\n\r\n", got, sizeof(got) - 1), 0);
+    assert_int_equal(t_http(t->port, "GET /json/version HTTP/1.1\r\n\r\n", got, sizeof(got) - 1),
+                     0);
     /* Once a session goes, its place serves the next one. */
     close(ws[0]);
     assert_true(tsrv_wait(t, &t->closed, 1, T_WAIT_MS));
