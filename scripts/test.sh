@@ -22,7 +22,7 @@ CC=clang CXX=clang++ cmake -S . -B "$san" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHS
   -DHS_SANITIZE=address,undefined -DHS_FUZZ=ON -DHS_TSAN_TESTS=OFF >/dev/null || exit 1
 build_tree "$san" --target hs_san
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHS_WERROR=ON \
-  -DHS_SAN_DIR="$PWD/$san" >/dev/null || exit 1
+  -DHS_SAN_DIR="$(cd "$san" && pwd)" >/dev/null || exit 1
 build_tree "$build"
 ctest --test-dir "$build" -j"$(nproc)" --output-on-failure --timeout 900 2>&1 | tee "$build/ctest.log"
 rc=${PIPESTATUS[0]}
