@@ -30,6 +30,13 @@ int64_t test_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t test_bound_ms(int64_t ms)
+{
+    const char *s = getenv("HS_TEST_TIME_SCALE");
+    long k = s ? strtol(s, NULL, 10) : 1;
+    return ms * (k >= 1 && k <= 100 ? k : 1);
+}
+
 static int left_ms(int64_t deadline)
 {
     int64_t l = deadline - test_now_ms();

@@ -66,4 +66,9 @@ int closed_port(void);
 /* Monotonic milliseconds. */
 int64_t test_now_ms(void);
 
+/* An upper bound of ms on how long something may take, stretched by
+ * HS_TEST_TIME_SCALE (an integer, default 1) for runs under Valgrind, which
+ * slows the client's own work but not the waits it is tested for. */
+int64_t test_bound_ms(int64_t ms);
+
 #endif

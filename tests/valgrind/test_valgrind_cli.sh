@@ -4,9 +4,13 @@
 # fails the test (issue 9). Files: Node 20's recordings (golden) and the
 # agent's (tests/formats/data), whole and cut short, so that the error paths
 # run too. A command's own exit status is checked apart from Valgrind's (99).
-# Usage: test_valgrind_cli.sh HEAPSCOPE GOLDEN_DIR DATA_DIR
+# Usage: test_valgrind_cli.sh HEAPSCOPE GOLDEN_DIR DATA_DIR VALGRIND [ARGS...]
+# (tests/valgrind/CMakeLists.txt passes valgrind and its arguments, which
+# must include --error-exitcode=99).
 set -u
 hs=$1 golden=$2 data=$3
+shift 3
+vgcmd=("$@")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0 passes=0
@@ -15,9 +19,8 @@ fails=0 passes=0
 vg() {
   local want=$1 name=$2
   shift 2
-  valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
-    --errors-for-leak-kinds=definite,indirect --track-origins=yes \
-    --log-file="$tmp/$name.vg" "$hs" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+  "${vgcmd[@]}" --track-origins=yes --log-file="$tmp/$name.vg" "$hs" "$@" \
+    >"$tmp/$name.out" 2>"$tmp/$name.err"
   local rc=$?
   if [ "$rc" -eq 99 ] || [ -s "$tmp/$name.vg" ]; then
     echo "FAIL: $name: memcheck found errors:" >&2
