@@ -915,10 +915,13 @@ int hs_server_listen(hs_server *srv, const char *host, int port, int tries)
     return bp;
 }
 
-/* An existing file at the socket's path: a socket of ours that nobody listens
- * on any more (its process died without removing it) is removed; anything else
- * is left alone and refused. */
-static int unix_clear_stale(const struct sockaddr_un *sa)
+/* What is at the socket's path: nothing (0); a socket of ours that nobody
+ * listens on any more, its process having died without removing it (1: to be
+ * replaced); anything else is left alone and refused (< 0). A socket that is
+ * bound but not yet listening looks the same as a dead one, which is why
+ * hs_server_listen_unix never puts one at the path: its socket appears there
+ * already listening. */
+static int unix_probe(const struct sockaddr_un *sa)
 {
     struct stat st;
     if (lstat(sa->sun_path, &st) < 0)
@@ -932,13 +935,21 @@ static int unix_clear_stale(const struct sockaddr_un *sa)
      * holding us. Only ECONNREFUSED means that nobody listens. */
     int e = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? errno : 0;
     close(fd);
-    if (e != ECONNREFUSED)
-        return -EADDRINUSE;
-    if (unlink(sa->sun_path) < 0 && errno != ENOENT)
-        return -errno;
-    return 0;
+    return e == ECONNREFUSED ? 1 : -EADDRINUSE;
 }
 
+/* The socket is bound, given mode 0600 and made to listen under a temporary
+ * name in a fresh directory of mode 0700 next to the path (the same
+ * filesystem), where no one else can reach it, replace it or plant a symbolic
+ * link; its identity is taken there. Only then is it moved to the path:
+ * link() where nothing is (it fails if something appeared meanwhile, and we
+ * look again), rename() over a stale socket (atomic: the path never lacks a
+ * file, and nothing but that socket is replaced). Another agent starting at
+ * the same path therefore never sees ours bound but not listening and never
+ * takes it for stale, and ours never acts on, records or later removes its
+ * file. (Two agents replacing the same stale socket at the same moment: the
+ * later rename wins and the earlier one's endpoint is unreachable, but
+ * neither removes the other's file.) */
 int hs_server_listen_unix(hs_server *srv, const char *path)
 {
     if (!srv || !path || path[0] != '/')
@@ -950,40 +961,79 @@ int hs_server_listen_unix(hs_server *srv, const char *path)
     if (n >= sizeof(sa.sun_path))
         return -ENAMETOOLONG;
     memcpy(sa.sun_path, path, n + 1);
-    int r = unix_clear_stale(&sa);
+    int r = unix_probe(&sa);
     if (r < 0)
         return r;
     char *copy = strdup(path);
     if (!copy)
         return -ENOMEM;
-    int fd = fd_high(srv, socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), false);
-    if (fd < 0) {
+    char tdir[sizeof(sa.sun_path) + 32];
+    int dl = (int)(strrchr(path, '/') - path);
+    snprintf(tdir, sizeof(tdir), "%.*s/.heapscope-XXXXXX", dl, path);
+    if (!mkdtemp(tdir)) {
         free(copy);
         return -errno;
     }
-    if (bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        close(fd);
-        free(copy);
-        return -e;
+    /* Its name, or when that is too long for sun_path (a path near the
+     * limit), the same through a descriptor of the directory. */
+    struct sockaddr_un tsa = {.sun_family = AF_UNIX};
+    int dfd = -1, fd = -1;
+    if ((size_t)snprintf(tsa.sun_path, sizeof(tsa.sun_path), "%s/s", tdir) >=
+        sizeof(tsa.sun_path)) {
+        dfd = open(tdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) {
+            r = -errno;
+            goto out;
+        }
+        snprintf(tsa.sun_path, sizeof(tsa.sun_path), "/proc/self/fd/%d/s", dfd);
     }
-    /* Nobody can connect before listen(), so the mode the umask gave the file
-     * never lets anyone in: it is the owner's alone from the first connection
-     * on. (Changing the umask instead would change it for the program's
-     * threads too.) */
+    fd = fd_high(srv, socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), false);
+    if (fd < 0) {
+        r = -errno;
+        goto out;
+    }
+    /* chmod rather than the umask, which would change it for the program's
+     * threads too; nobody can connect there before it is 0600 anyway. */
     struct stat st;
-    if (chmod(path, S_IRUSR | S_IWUSR) < 0 || lstat(path, &st) < 0 || listen(fd, 128) < 0) {
-        int e = errno;
-        unlink(path);
-        close(fd);
-        free(copy);
-        return -e;
+    if (bind(fd, (const struct sockaddr *)&tsa, sizeof(tsa)) < 0 ||
+        chmod(tsa.sun_path, S_IRUSR | S_IWUSR) < 0 || lstat(tsa.sun_path, &st) < 0 ||
+        listen(fd, 128) < 0) {
+        r = -errno;
+        goto out;
     }
+    for (int tries = 0;; tries++) {
+        if (r == 0 && link(tsa.sun_path, path) == 0)
+            break;
+        if (r == 0 && (errno != EEXIST || tries >= 8)) {
+            r = -errno;
+            goto out;
+        }
+        if (r == 1) {
+            if (rename(tsa.sun_path, path) == 0)
+                break;
+            r = -errno;
+            goto out;
+        }
+        r = unix_probe(&sa);
+        if (r < 0)
+            goto out;
+    }
+    r = 0;
     srv->lfd = fd;
+    fd = -1;
     srv->unix_path = copy;
+    copy = NULL;
     srv->unix_dev = st.st_dev;
     srv->unix_ino = st.st_ino;
-    return 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    unlink(tsa.sun_path); /* still there after link(), or on failure */
+    if (dfd >= 0)
+        close(dfd);
+    rmdir(tdir);
+    free(copy);
+    return r;
 }
 
 /* Removes the socket's file if it is still the one bound here. */

@@ -5,7 +5,8 @@
  * ours: replaced; a live one: -EADDRINUSE; a file, a directory, a symbolic
  * link: -EEXIST and untouched); bad paths; the file removed by
  * hs_server_free only while it is still the one bound, and never by a fork
- * child's hs_server_abandon_after_fork. Each test works in its own mkdtemp
+ * child's hs_server_abandon_after_fork; another server starting at the same
+ * path while the first is between bind and listen. Each test works in its own mkdtemp
  * directory and removes only what it made there.
  */
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +62,36 @@ static int teardown(void **state)
     rmdir(d->dir);
     free(d);
     return 0;
+}
+
+/* listen() of this program, the server's included: when race_path is set, it
+ * first starts race_other at that path (once), as another agent would that
+ * came while this one was between bind and listen. */
+static const char *race_path;
+static hs_server *race_other;
+static int race_rc = 1;
+
+int listen(int fd, int backlog)
+{
+    if (race_path) {
+        const char *p = race_path;
+        race_path = NULL;
+        race_rc = hs_server_listen_unix(race_other, p);
+    }
+    return (int)syscall(SYS_listen, fd, backlog);
+}
+
+/* How many entries the directory has besides . and .. */
+static int entries(const char *dir)
+{
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dp));)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(dp);
+    return n;
 }
 
 /* Sends req on a new connection to the socket and reads the answer to EOF. */
@@ -211,6 +244,61 @@ static void test_bad_paths(void **state)
     assert_false(exists(d->sock));
 }
 
+/* Near the limit of sun_path (107 bytes) with a short last name, where the
+ * temporary name next to it would be too long: still served, nothing left. */
+static void test_path_at_the_limit(void **state)
+{
+    tdir *d = *state;
+    char sub[256], path[PATH_MAX];
+    struct sockaddr_un sa;
+    size_t room = sizeof(sa.sun_path) - 1 - strlen(d->dir) - strlen("//s");
+    int n = snprintf(sub, sizeof(sub), "%s/", d->dir);
+    memset(sub + n, 'x', room);
+    sub[n + room] = '\0';
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(path, sizeof(path), "%s/s", sub);
+    assert_int_equal(strlen(path), sizeof(sa.sun_path) - 1);
+    hs_server *srv = bare_server();
+    assert_int_equal(hs_server_listen_unix(srv, path), 0);
+    assert_int_equal(entries(sub), 1);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    int fd = t_connect_unix(path);
+    assert_true(fd >= 0);
+    close(fd);
+    hs_server_free(srv);
+    assert_int_equal(entries(sub), 0);
+    assert_int_equal(rmdir(sub), 0);
+}
+
+/* ---- another server starting at the same path ---- */
+
+/* B comes while A is between bind and listen. A's socket must not be at the
+ * path yet, or B takes it for a dead one (it refuses connections), removes
+ * it and binds its own; A would then chmod and record B's file, serve on a
+ * socket nobody can reach, and remove B's live socket when freed. Here B
+ * gets the path and A, seeing B live, refuses. */
+static void test_start_race(void **state)
+{
+    tdir *d = *state;
+    hs_server *a = bare_server(), *b = bare_server();
+    race_other = b;
+    race_path = d->sock;
+    int ra = hs_server_listen_unix(a, d->sock);
+    assert_null(race_path); /* B did start in A's listen() */
+    assert_int_equal(race_rc, 0);
+    assert_int_equal(ra, -EADDRINUSE);
+    assert_int_equal(entries(d->dir), 1); /* the path; no temporary left */
+    hs_server_free(a);
+    int fd = t_connect_unix(d->sock);
+    assert_true(fd >= 0); /* B's, still there after A is gone */
+    close(fd);
+    hs_server_free(b);
+    assert_false(exists(d->sock));
+    assert_int_equal(entries(d->dir), 0);
+}
+
 /* ---- removal ---- */
 
 static void test_removes_only_its_own_file(void **state)
@@ -258,6 +346,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_serves_http_and_ws, setup, teardown),
         cmocka_unit_test_setup_teardown(test_existing_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_at_the_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removes_only_its_own_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork_child_leaves_the_socket, setup, teardown),
     };
