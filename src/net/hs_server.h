@@ -11,7 +11,9 @@
  * Callbacks run on the server thread, from hs_server_run (never from
  * hs_server_drain). They may call any function of this header, including
  * hs_server_drain, hs_session_close on any session and hs_server_timer_*.
- * A session stays valid until its session_closed callback has returned.
+ * A session handle may be used until its session_closed callback has
+ * returned, and not after: the server may keep the connection a little longer
+ * (to finish its close), but it is no longer the caller's.
  *
  * Errors: 0 or a positive value on success, -errno on failure (see
  * include/heapscope/hs_err.h). Nothing here raises SIGPIPE, blocks without a
@@ -64,8 +66,10 @@ typedef struct hs_server_callbacks {
     /* One complete text message, valid UTF-8 (wslay checks), not
      * NUL-terminated; text is valid only during the call. */
     void (*session_message)(void *ud, hs_session *s, const char *text, size_t len);
-    /* The connection is gone (closed by either side, failed, or the server
-     * stopped). s is invalid after return; free what hs_session_user holds. */
+    /* The session has ended: a close frame was received or queued, the
+     * connection failed, or the server stopped. Called before any message of
+     * another session that came after the close is delivered. s must not be
+     * used after return; free what hs_session_user holds. */
     void (*session_closed)(void *ud, hs_session *s);
     /* Addition to the contract: called on the server thread, from
      * hs_server_run, after hs_server_wake (several wakes may give one call).
@@ -151,8 +155,8 @@ size_t hs_session_queued(const hs_session *s);
 
 /* Starts the closing handshake with code (1000…4999, else 1000) and reason
  * (UTF-8, cut to 123 bytes; NULL = none). No session_message is delivered
- * afterwards; session_closed follows once the connection is down. Closing a
- * closing session is a no-op. */
+ * afterwards; session_closed follows when the server is back in its loop
+ * (not from inside this call). Closing a closing session is a no-op. */
 void hs_session_close(hs_session *s, uint16_t code, const char *reason);
 
 /* One pointer of the caller's, NULL until set. */

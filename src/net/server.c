@@ -1395,7 +1395,7 @@ int hs_server_run(hs_server *srv)
         if (accept_ready) {
             /* Connections that died in this round still count in nconn until
              * they are reaped: a client arriving as others leave would be
-             * turned away as over the limit with the slots already free. */
+             * left waiting as over the limit with the slots already free. */
             reap(srv);
             conn_accept(srv, now_ms());
         }

@@ -578,7 +578,7 @@ async function main() {
   if (failures.length) {
     console.error(`${failures.length} failures (the first 10 above), by kind:\n${failureKinds().join('\n')}`);
     if (failures.some((f) => /could not open the session: (socket hang up|read ECONNRESET)/.test(f)))
-      console.error('(the agent accepts HS_LIMIT_CONNECTIONS connections at once, src/common/hs_limits.h, and closes any more at once)');
+      console.error('(the agent serves HS_LIMIT_CONNECTIONS connections at once, src/common/hs_limits.h; more wait in the listen backlog)');
     process.exitCode = 1;
   } else {
     console.log('load: every reply correct, agent memory within bound, program output unchanged');

@@ -64,6 +64,7 @@ void hs__domain_session_closed(void *ud, hs_session *ws)
         return;
     s->closed = true;
     s->ws = NULL;
+    hs_session_set_user(ws, NULL);
     hs__timeline_session_closed(s);
     hs__objects_session_closed(s);
     session_free_if_done(s);
