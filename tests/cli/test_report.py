@@ -23,6 +23,7 @@ import json
 import os
 import signal
 import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -235,4 +236,8 @@ for args, code, text in (
                                             code, text, e.returncode, e.stderr.strip()[:120]))
 
 print("%d passed, %d failed" % (len(passes), len(failures)))
+if failures:
+    print("files kept in %s" % work)
+else:
+    shutil.rmtree(work)  # our own mkdtemp directory, and only when all passed
 sys.exit(1 if failures else 0)

@@ -266,4 +266,5 @@ if [ "$failures" -ne 0 ]; then
     exit 1
 fi
 echo "$tag: all checks passed"
+rm -rf "$d" # our own mktemp directory; kept above when a check failed
 exit 0
