@@ -45,8 +45,12 @@
  * answers stop being read for above HS_LIMIT_READ_PAUSE). At the limit no
  * more are accepted: they wait in the kernel's listen backlog (128) until a
  * slot frees, as a burst of clients whose discovery connections still
- * linger must not be turned away; the backlog bounds what waits, and the
- * handshake time limit bounds how long an idle connection holds a slot. */
+ * linger must not be turned away. The backlog bounds what waits (past it, TCP
+ * drops the SYN and the client retries until its own time-out; a Unix
+ * socket's connect fails with EAGAIN). The handshake time limit bounds how
+ * long a connection that never finishes its request holds a slot; an idle
+ * WebSocket session holds one until it closes, so 128 idle sessions make
+ * the next client wait (docs/SECURITY.md). */
 #define HS_LIMIT_CONNECTIONS 128u
 
 /* ---- server: WebSocket sessions ---------------------------------------------- */
