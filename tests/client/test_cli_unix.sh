@@ -6,7 +6,7 @@
 # control: the same connect succeeds once the mode lets others in); Host
 # headers still checked; a second agent on a live socket, a stale socket
 # replaced, another user's stale socket and a regular file left alone; the
-# socket removed at exit. Every wait is on a line a process printed, never a
+# socket removed at exit; paths with ':' or not UTF-8 refused. Every wait is on a line a process printed, never a
 # sleep. Needs root (CI runs as root) to act as nobody and to give a socket to
 # nobody. Usage: test_cli_unix.sh HEAPSCOPE TARGET PYTHON
 set -u
@@ -170,6 +170,20 @@ rm -f "$sock"
 out=$("$hs" run --listen unix:/ -- true 2>&1)
 expect_match "$out" "heapscope: cannot listen on unix:/: something other than a stale socket" \
   "a directory at the path: message"
+
+# ---- paths the discovery could not hand out: refused at start, the program runs on --------
+# A ':' (ws+unix://PATH:/ID and unix:PATH:SEL end the path at the first one)
+# and bytes that are not UTF-8 (/json/list is JSON).
+for bad in "$tmp/pub/a:b.sock" "$tmp/pub/"$'\xff'".sock"; do
+  out=$("$hs" run --listen "unix:$bad" -- echo ran 2>"$tmp/bad.err")
+  expect_eq "$?:$out" "0:ran" "socket path ${bad#"$tmp/pub/"}: the program runs"
+  expect_match "$(cat "$tmp/bad.err")" "must be UTF-8 without ':'.*; no DevTools endpoint" \
+    "socket path ${bad#"$tmp/pub/"}: refused with a message"
+  if [ -e "$bad" ]; then fail "socket path ${bad#"$tmp/pub/"}: a socket was made"; else ok; fi
+done
+# Control: a path in UTF-8 beyond ASCII is served.
+out=$("$hs" run --listen "unix:$tmp/pub/é.sock" -- true 2>&1)
+expect_match "$out" "DevTools listening on ws\+unix://$tmp/pub/é.sock:/" "a UTF-8 socket path is served"
 
 echo "test_cli_unix: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

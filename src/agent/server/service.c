@@ -332,6 +332,36 @@ static void *service_main(void *arg)
     return NULL;
 }
 
+/* s is UTF-8 as JSON takes it: no stray or overlong sequence, no surrogate,
+ * nothing above U+10FFFF. */
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p++;
+        int more;
+        unsigned min;
+        if (c < 0x80)
+            continue;
+        if (c >= 0xc2 && c <= 0xdf)
+            more = 1, min = 0x80, c &= 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            more = 2, min = 0x800, c &= 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            more = 3, min = 0x10000, c &= 0x07;
+        else
+            return false;
+        for (; more > 0; more--, p++) {
+            if ((*p & 0xc0) != 0x80)
+                return false; /* also the terminating NUL */
+            c = c << 6 | (*p & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            return false;
+    }
+    return true;
+}
+
 static void print_banner(void)
 {
     if (svc.unix_path[0]) {
@@ -367,6 +397,17 @@ int hs__service_start(void)
                     "heapscope: HEAPSCOPE_LISTEN=%s: unix: takes an absolute path of at most %zu "
                     "bytes; no DevTools endpoint\n",
                     spec, sizeof(svc.unix_path) - 1);
+            return HS_E_INVAL;
+        }
+        /* What the discovery could not hand out: ws+unix://PATH:/ID and the
+         * client's unix:PATH:SEL end the path at its first ':', and /json/list
+         * (JSON) cannot carry a path that is not UTF-8. */
+        if (strchr(spec + 5, ':') || !utf8_valid(spec + 5)) {
+            dprintf(2,
+                    "heapscope: HEAPSCOPE_LISTEN=%s: a Unix socket's path must be UTF-8 without "
+                    "':' (its URL ws+unix://PATH:/ID ends the path at the first ':'); no DevTools "
+                    "endpoint\n",
+                    spec);
             return HS_E_INVAL;
         }
         /* Host headers stay checked: a browser cannot reach the socket, but a
