@@ -50,7 +50,8 @@ else:
 
 # start_agent NAME LISTEN: heapscope run --listen LISTEN of the target, its
 # stdin held open on NAME_in (closing it ends the program), its output read
-# by expect_line NAME, up to the banner (BASH_REMATCH: path, id) and "ready".
+# by expect_line NAME, up to the banner (BASH_REMATCH: path, id; hint: the
+# rest of its second line) and "ready".
 start_agent() {
   local fd_in fd_out
   mkfifo "$tmp/$1.in" "$tmp/$1.out"
@@ -62,6 +63,8 @@ start_agent() {
   out_fd[$1]=$fd_out
   expect_line "$1" "$listen_re" || return 1
   local path=${BASH_REMATCH[1]} id=${BASH_REMATCH[2]}
+  expect_line "$1" '^heapscope: DevTools cannot open a Unix socket; (.*)$' || return 1
+  hint=${BASH_REMATCH[1]}
   expect_line "$1" '^ready [0-9]+$' || return 1
   BASH_REMATCH=("" "$path" "$id")
 }
@@ -70,6 +73,12 @@ start_agent() {
 start_agent agent unix:agent.sock || exit 1
 expect_eq "${BASH_REMATCH[1]}" "$sock" "the socket's path, made absolute by run"
 id=${BASH_REMATCH[2]}
+# The banner's second line names a command the CLI takes: run it as printed.
+cmd=${hint#take a snapshot with heapscope }
+expect_eq "$cmd" "snapshot --target unix:$sock -o FILE" "the banner's command"
+read -ra words <<<"${cmd/%FILE/$tmp/banner.heapsnapshot}"
+out=$("$hs" "${words[@]}" 2>&1)
+expect_eq "$?" 0 "the banner's command, run as printed ($out)"
 
 expect_eq "$(stat -c '%F %a %U' "$sock")" "socket 600 $(id -un)" "the socket's type, mode, owner"
 

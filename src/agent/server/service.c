@@ -367,7 +367,8 @@ static void print_banner(void)
     if (svc.unix_path[0]) {
         dprintf(2, "heapscope: DevTools listening on ws+unix://%s:/%s\n", svc.unix_path, svc.id);
         dprintf(2,
-                "heapscope: DevTools cannot open a Unix socket; use heapscope --target unix:%s\n",
+                "heapscope: DevTools cannot open a Unix socket; take a snapshot with "
+                "heapscope snapshot --target unix:%s -o FILE\n",
                 svc.unix_path);
         return;
     }
