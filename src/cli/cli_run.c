@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -440,6 +441,16 @@ int hs_cli_run(int argc, char **argv)
             return 2;
         }
         listen = listen_abs;
+    }
+    /* Made absolute, it may be too long for the socket, which the agent would
+     * only refuse with the program already running. */
+    size_t sun_max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+    if (listen && !strncmp(listen, "unix:", 5) && strlen(listen + 5) > sun_max) {
+        fprintf(stderr,
+                "heapscope run: socket path in --listen too long: %s is %zu bytes, a Unix "
+                "socket's path at most %zu\n",
+                listen + 5, strlen(listen + 5), sun_max);
+        return 2;
     }
     char **prog_argv = argv + i;
 

@@ -6,7 +6,8 @@
 # control: the same connect succeeds once the mode lets others in); Host
 # headers still checked; a second agent on a live socket, a stale socket
 # replaced, another user's stale socket and a regular file left alone; the
-# socket removed at exit; paths with ':' or not UTF-8 refused. Every wait is on a line a process printed, never a
+# socket removed at exit; paths with ':' or not UTF-8 refused; a relative
+# path too long once made absolute. Every wait is on a line a process printed, never a
 # sleep. Needs root (CI runs as root) to act as nobody and to give a socket to
 # nobody. Usage: test_cli_unix.sh HEAPSCOPE TARGET PYTHON
 set -u
@@ -193,6 +194,21 @@ done
 # Control: a path in UTF-8 beyond ASCII is served.
 out=$("$hs" run --listen "unix:$tmp/pub/é.sock" -- true 2>&1)
 expect_match "$out" "DevTools listening on ws\+unix://$tmp/pub/é.sock:/" "a UTF-8 socket path is served"
+
+# ---- a relative path too long for a socket once made absolute: run exits 2 ----------------
+# sun_path holds 107 bytes: unix:s in a directory that makes it 108 is
+# refused before the program starts; one byte less is served.
+n=$((108 - ${#tmp} - 7)) # "/pub/" and "/s"
+long=$tmp/pub/$(printf '%*s' "$n" '' | tr ' ' x)
+short=${long%x}
+mkdir "$long" "$short"
+out=$(cd "$long" && "$hs" run --listen unix:s -- echo ran 2>&1)
+expect_eq "$?" 2 "--listen unix:REL, 108 bytes once absolute: exit status"
+expect_match "$out" "^heapscope run: socket path in --listen too long: $long/s is 108 bytes, a Unix socket's path at most 107$" \
+  "--listen unix:REL, 108 bytes once absolute: message, the program not run"
+out=$(cd "$short" && "$hs" run --listen unix:s -- true 2>&1)
+expect_match "$out" "DevTools listening on ws\+unix://$short/s:/" "control: 107 bytes once absolute are served"
+rmdir "$long" "$short"
 
 echo "test_cli_unix: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
