@@ -23,16 +23,9 @@
 
 #include "cdp_gen.h"
 #include "cdp_msg.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "fuzz_cdp: check failed at line %d: %s\n", __LINE__, #c);              \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* decode → encode → decode → encode, the two encodings equal; the first
  * encoding (a new reference) is returned in *out. */

@@ -21,16 +21,9 @@
 
 #include "domain/value.h"
 #include "expr_fake.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "fuzz_expr: check failed at line %d: %s\n", __LINE__, #c);             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* memory [0x1000, 0x1100): block id 7 at [0x1000, 0x1020), globals g_ptr
  * (8 bytes at 0x1080, holds 0x1008), g_arr (32 bytes at 0x1090, holds
@@ -143,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(text, sizeof(text), "this");
         break;
     default:
-        abort();
+        CHECK(!"a value kind the expression language has");
     }
     CHECK(hs__expr_eval(text, strlen(text), &ENV, &again, err, sizeof(err), &col) == 0);
     CHECK(same(&v, &again));

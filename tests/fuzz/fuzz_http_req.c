@@ -22,18 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "hs_limits.h"
 #include "net_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "fuzz_http_req: check failed at line %d: %s\n", __LINE__, #c);         \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* Feeds buf[0, len) in pieces of `step` bytes (0: at once) as the server
  * does: until the head is complete or refused. */
@@ -90,8 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     char *whole = malloc(size ? size : 1);
     char *cut = malloc(size ? size : 1);
-    if (!whole || !cut)
-        abort();
+    CHECK(whole && cut);
     if (size) {
         memcpy(whole, data, size);
         memcpy(cut, data, size);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fuzz_check.h"
 #include "profile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -20,19 +21,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     for (uint32_t i = 0; i < p.node_count; i++) {
         const struct hs_profile_node *n = &p.nodes[i];
-        if ((i == 0) != (n->parent == HS_PROFILE_NONE) || (i && n->parent >= i) || n->end <= i ||
-            n->end > p.node_count || (i && n->end > p.nodes[n->parent].end))
-            abort();
+        CHECK((i == 0) == (n->parent == HS_PROFILE_NONE));
+        CHECK(!i || n->parent < i);
+        CHECK(n->end > i && n->end <= p.node_count);
+        CHECK(!i || n->end <= p.nodes[n->parent].end);
     }
     for (uint32_t i = 0; i < p.sample_count; i++)
-        if (p.samples[i].node != HS_PROFILE_NONE && p.samples[i].node >= p.node_count)
-            abort();
+        CHECK(p.samples[i].node == HS_PROFILE_NONE || p.samples[i].node < p.node_count);
     FILE *f = fopen("/dev/null", "w");
     if (f) {
-        if (hs_profile_write_pprof(&p, f, err, sizeof(err)) ||
-            hs_profile_write_collapsed(&p, f, err, sizeof(err)) ||
-            hs_profile_write_html(&p, "fuzz", f, err, sizeof(err)))
-            abort();
+        CHECK(hs_profile_write_pprof(&p, f, err, sizeof(err)) == 0);
+        CHECK(hs_profile_write_collapsed(&p, f, err, sizeof(err)) == 0);
+        CHECK(hs_profile_write_html(&p, "fuzz", f, err, sizeof(err)) == 0);
         fclose(f);
     }
     hs_profile_free(&p);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "fuzz_check.h"
 #include "snapfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -16,17 +17,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hs_snapfile s;
     hs_read_error err;
     if (hs_snapfile_read_mem("fuzz", (const char *)data, size, &s, &err) == 0) {
-        if (s.first_edge[s.node_count] != s.edge_count)
-            abort();
+        CHECK(s.first_edge[s.node_count] == s.edge_count);
         for (uint32_t e = 0; e < s.edge_count; e++)
-            if (s.edge_to[e] >= s.node_count)
-                abort();
+            CHECK(s.edge_to[e] < s.node_count);
         for (uint32_t i = 0; i < s.node_count; i++)
-            if (s.node_name[i] >= s.string_count || s.node_type[i] >= s.node_type_count)
-                abort();
+            CHECK(s.node_name[i] < s.string_count && s.node_type[i] < s.node_type_count);
         hs_snapfile_free(&s);
-    } else if (!err.text[0]) {
-        abort();
+    } else {
+        CHECK(err.text[0]);
     }
     return 0;
 }

@@ -41,18 +41,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fuzz_check.h"
 #include "hs_limits.h"
 #include "hs_server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "fuzz_ws: check failed at line %d: %s\n", __LINE__, #c);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define SMALL_MESSAGE 100u
 /* Longer than this without the server closing is a hang (libFuzzer's own
