@@ -95,7 +95,12 @@ int hs_server_listen(hs_server *srv, const char *host, int port, int tries);
  * (and root) connect. A socket already at path that is this user's and that
  * nobody listens on (left by a process that died) is replaced; anything else
  * there is refused: -EADDRINUSE if a server listens on it, -EEXIST if it is
- * not a socket or not this user's. hs_server_free removes the file if it is
+ * not a socket or not this user's. The socket is bound, made 0600 and
+ * listening in a fresh 0700 directory next to path (.heapscope-XXXXXX,
+ * removed before returning; the caller must be able to write path's
+ * directory) and only then linked or renamed to path, so another server
+ * starting at path never sees it bound but not listening and never takes it
+ * for stale. hs_server_free removes the file if it is
  * still the one bound here (a fork child's hs_server_abandon_after_fork does
  * not). Host headers are checked as on TCP. Returns 0 or -errno (-EINVAL for
  * a relative path, -ENAMETOOLONG, -EALREADY if already listening). */
