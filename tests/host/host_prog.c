@@ -28,6 +28,11 @@
  *            block), stays inside a signal handler running on that
  *            alternate stack until "stop" (a snapshot must still see its
  *            stack as its stack, and the heap as heap).
+ *   setstack a thread whose stack is a malloc'd block (pthread_attr_setstack,
+ *            so glibc puts its control block and static TLS at the top of
+ *            that block) holds a block in a _Thread_local only, until
+ *            "stop" (a snapshot must give it to the thread's TLS, not its
+ *            stack).
  *   child K / print K   what the children run: exit with work(K)'s code, or
  *            print it.
  *
@@ -583,6 +588,60 @@ static int run_altstack(void)
     return 1;
 }
 
+#define SETSTACK_SIZE (256 * 1024)
+static _Thread_local void *tls_held;
+static void *setstack_mem; /* the thread's stack, a block of ours */
+
+__attribute__((noinline)) static void hold_in_tls(void)
+{
+    tls_held = calloc(1, 50004);
+}
+
+static void *setstack_main(void *arg)
+{
+    (void)arg;
+    hold_in_tls();
+    scrub_stack();
+    atomic_store(&parked_tid, (long)gettid());
+    atomic_store(&parked, 1);
+    char c;
+    while (read(park_pipe[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    free(tls_held);
+    return NULL;
+}
+
+static int run_setstack(void)
+{
+    pthread_attr_t at;
+    pthread_t t;
+    if (pipe(park_pipe) < 0 || posix_memalign(&setstack_mem, 4096, SETSTACK_SIZE) != 0 ||
+        pthread_attr_init(&at) != 0 ||
+        pthread_attr_setstack(&at, setstack_mem, SETSTACK_SIZE) != 0 ||
+        pthread_create(&t, &at, setstack_main, NULL) != 0)
+        return 1;
+    pthread_setname_np(t, "hs-setstack");
+    while (!atomic_load(&parked))
+        sched_yield();
+    say("parked %ld\n", atomic_load(&parked_tid));
+    say("ready %d\n", (int)getpid());
+    char line[256];
+    while (read_line(line, sizeof(line))) {
+        if (!strcmp(line, "stop")) {
+            if (write(park_pipe[1], "w", 1) != 1)
+                return 1;
+            pthread_join(t, NULL);
+            pthread_attr_destroy(&at);
+            free(setstack_mem);
+            say("setstack: the thread ended\n");
+            say("done\n");
+            return 0;
+        }
+        say("unknown command %s\n", line);
+    }
+    return 1;
+}
+
 static void stop_workers(const char *mode)
 {
     atomic_store(&stop_flag, 1);
@@ -702,6 +761,8 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && !strcmp(argv[1], "altstack"))
         return run_altstack();
+    if (argc == 2 && !strcmp(argv[1], "setstack"))
+        return run_setstack();
     if (argc == 3 && !strcmp(argv[1], "dlopen")) {
         lib_path = argv[2];
         return run_dlopen();
@@ -719,7 +780,7 @@ int main(int argc, char **argv)
             round_of = modes[i].fn;
             return run_workers(modes[i].mode, modes[i].n);
         }
-    fprintf(stderr, "usage: host_prog fork|spawn|signals|threads|altstack | dlopen LIB | "
+    fprintf(stderr, "usage: host_prog fork|spawn|signals|threads|altstack|setstack | dlopen LIB | "
                     "child K | print K\n");
     return 2;
 }

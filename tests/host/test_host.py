@@ -18,6 +18,9 @@ through `heapscope snapshot` while it works. One mode per ctest entry:
   altstack a thread inside a handler running on its alternate stack (a
            malloc'd block): the snapshot still sees the thread's stack as its
            stack and the heap above the alternate stack as heap
+  setstack a thread whose stack is a malloc'd block (pthread_attr_setstack)
+           holds a block in a _Thread_local only: its TLS, at the top of
+           that block, is the thread's TLS group, not part of its stack
 
 Checks: the exit status, stdout (less the progress lines, whose numbers
 depend on timing) and stderr (less the agent's "heapscope:" lines) are those
@@ -179,15 +182,33 @@ def altstack_checks(run, tid):
                    (run.what, size, bl[0]["retainers"], bl[0]["detached"]))
 
 
+def setstack_checks(run, tid):
+    """A thread on a stack that is a heap block: the static TLS at the top of that block
+    retains what a _Thread_local holds; the (stack) group does not."""
+    path = run.snap("a thread on a malloc'd stack")
+    if not path:
+        return
+    s = Snap(path)
+    held = s.native(50004)
+    if expect(len(held) == 1, "%s: %d blocks of 50004 bytes, not 1" % (run.what, len(held))):
+        r = held[0]["retainers"]
+        expect("(TLS) %s hs-setstack" % tid in r and "(stack) %s hs-setstack" % tid not in r,
+               "%s: the block held by a _Thread_local is retained by %s, not by the thread's "
+               "(TLS) group alone" % (run.what, r))
+
+
 def one_run(agent, tmp):
     run = Run(agent, tmp)
     try:
         if agent and not run.target:
             return None
-        parked = run.p.line("out", r"^parked (\d+)$", WAIT) if MODE == "altstack" else None
+        parked = (run.p.line("out", r"^parked (\d+)$", WAIT)
+                  if MODE in ("altstack", "setstack") else None)
         if not run.p.line("out", r"^ready \d+$", WAIT):
             return None
-        if parked:
+        if parked and MODE == "setstack":
+            setstack_checks(run, parked.group(1))
+        elif parked:
             altstack_checks(run, parked.group(1))
         elif MODE == "dlopen":
             dlopen_checks(run)
@@ -219,7 +240,7 @@ def main():
         ok = "differs" not in results
         if MODE == "signals":
             ok = ok and "off the alternate stack: 0, on a thread without one: 0" in results
-        if MODE != "altstack":
+        if MODE not in ("altstack", "setstack"):
             ok = ok and ("%s bad=0" % MODE) in agent[1]
         expect(ok, "%s: the program's results under the agent:\n  %s" %
                (MODE, "\n  ".join(agent[1])))

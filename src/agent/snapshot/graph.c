@@ -550,8 +550,9 @@ static int thread_groups(struct g *g)
                 hi = g->sp[on].end;
             }
             /* A thread's static TLS and control block sit at the top of its
-             * stack mapping: they are the TLS group's. */
-            else if (t->tp > t->sp && t->tp < sm->hi && g->in->mods.tls_extent < t->tp - lo)
+             * stack (its mapping, or the block pthread_attr_setstack gave
+             * it): they are the TLS group's. */
+            if (t->tp > t->sp && t->tp < hi && g->in->mods.tls_extent < t->tp - lo)
                 hi = t->tp - g->in->mods.tls_extent;
             struct root_ctx rc = {ROOT_STACK, NULL, lo};
             int e = scan_root(g, gr, &rc, lo, hi);
