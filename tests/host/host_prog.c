@@ -557,6 +557,30 @@ static void *parked_main(void *arg)
     return NULL;
 }
 
+/* Names the parked thread t, waits until it is parked, says so, then serves
+ * the test's commands until "stop", which lets it go and joins it. */
+static int serve_parked(pthread_t t, const char *name, const char *ended)
+{
+    pthread_setname_np(t, name);
+    while (!atomic_load(&parked))
+        sched_yield();
+    say("parked %ld\n", atomic_load(&parked_tid));
+    say("ready %d\n", (int)getpid());
+    char line[256];
+    while (read_line(line, sizeof(line))) {
+        if (!strcmp(line, "stop")) {
+            if (write(park_pipe[1], "w", 1) != 1)
+                return 1;
+            pthread_join(t, NULL);
+            say("%s\n", ended);
+            say("done\n");
+            return 0;
+        }
+        say("unknown command %s\n", line);
+    }
+    return 1;
+}
+
 static int run_altstack(void)
 {
     struct sigaction sa;
@@ -568,24 +592,7 @@ static int run_altstack(void)
     if (pipe(park_pipe) < 0 || sigaction(SIGUSR1, &sa, NULL) < 0 ||
         pthread_create(&t, NULL, parked_main, NULL) != 0)
         return 1;
-    pthread_setname_np(t, "hs-parked");
-    while (!atomic_load(&parked))
-        sched_yield();
-    say("parked %ld\n", atomic_load(&parked_tid));
-    say("ready %d\n", (int)getpid());
-    char line[256];
-    while (read_line(line, sizeof(line))) {
-        if (!strcmp(line, "stop")) {
-            if (write(park_pipe[1], "w", 1) != 1)
-                return 1;
-            pthread_join(t, NULL);
-            say("altstack: the handler returned, the thread ended\n");
-            say("done\n");
-            return 0;
-        }
-        say("unknown command %s\n", line);
-    }
-    return 1;
+    return serve_parked(t, "hs-parked", "altstack: the handler returned, the thread ended");
 }
 
 #define SETSTACK_SIZE (256 * 1024)
@@ -620,26 +627,11 @@ static int run_setstack(void)
         pthread_attr_setstack(&at, setstack_mem, SETSTACK_SIZE) != 0 ||
         pthread_create(&t, &at, setstack_main, NULL) != 0)
         return 1;
-    pthread_setname_np(t, "hs-setstack");
-    while (!atomic_load(&parked))
-        sched_yield();
-    say("parked %ld\n", atomic_load(&parked_tid));
-    say("ready %d\n", (int)getpid());
-    char line[256];
-    while (read_line(line, sizeof(line))) {
-        if (!strcmp(line, "stop")) {
-            if (write(park_pipe[1], "w", 1) != 1)
-                return 1;
-            pthread_join(t, NULL);
-            pthread_attr_destroy(&at);
-            free(setstack_mem);
-            say("setstack: the thread ended\n");
-            say("done\n");
-            return 0;
-        }
-        say("unknown command %s\n", line);
-    }
-    return 1;
+    int rc = serve_parked(t, "hs-setstack", "setstack: the thread ended");
+    pthread_attr_destroy(&at);
+    if (rc == 0)
+        free(setstack_mem); /* the thread is joined: its stack is ours again */
+    return rc;
 }
 
 static void stop_workers(const char *mode)
