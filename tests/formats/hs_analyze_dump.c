@@ -20,21 +20,6 @@
 
 #include "analysis.h"
 
-/* Frees a graph built by random_graph (hs_snapfile_free frees the reader's). */
-static void unload(hs_snapfile *s)
-{
-    free(s->node_type);
-    free(s->node_name);
-    free(s->node_id);
-    free(s->node_self);
-    free(s->first_edge);
-    free(s->edge_type);
-    free(s->edge_name);
-    free(s->edge_to);
-    free(s->string_off);
-    free(s->arena);
-}
-
 #include "v8_types.h"
 
 static uint64_t rnd_state = 88172645463325252ull;
@@ -78,10 +63,8 @@ static int random_graph(hs_snapfile *s, uint32_t n, uint32_t per)
     s->string_off = malloc(sizeof offs);
     memcpy(s->string_off, offs, sizeof offs);
     s->string_count = 5;
-    s->node_type_names = v8_node_types;
-    s->node_type_count = 15;
-    s->edge_type_names = v8_edge_types;
-    s->edge_type_count = 7;
+    if (v8_types_give(s) < 0)
+        return -1;
     uint32_t e = 0;
     for (uint32_t v = 0; v < n; v++) {
         s->node_id[v] = 2 * v + 1;
@@ -143,7 +126,7 @@ int main(int argc, char **argv)
                n, s.edge_count, a.weak_only_count, a.unreachable_count,
                (unsigned long long)a.total_size, ms, before, maxrss_kb());
         hs_analysis_free(&a);
-        unload(&s);
+        hs_snapfile_free(&s);
         return 0;
     }
     int summary_only = argc == 3 && strcmp(argv[1], "--summary") == 0;

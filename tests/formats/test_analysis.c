@@ -80,25 +80,13 @@ static hs_snapfile *build(const tnode *nodes, uint32_t n, const tedge *edges, ui
     }
     s->first_edge[n] = k;
 #undef ADD_STR
-    s->node_type_names = v8_node_types;
-    s->node_type_count = sizeof v8_node_types / sizeof *v8_node_types;
-    s->edge_type_names = v8_edge_types;
-    s->edge_type_count = sizeof v8_edge_types / sizeof *v8_edge_types;
+    assert_int_equal(v8_types_give(s), 0);
     return s;
 }
 
 static void drop(hs_snapfile *s)
 {
-    free(s->node_type);
-    free(s->node_name);
-    free(s->node_id);
-    free(s->node_self);
-    free(s->first_edge);
-    free(s->edge_type);
-    free(s->edge_name);
-    free(s->edge_to);
-    free(s->string_off);
-    free(s->arena);
+    hs_snapfile_free(s);
     free(s);
 }
 
