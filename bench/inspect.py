@@ -53,7 +53,7 @@ import time  # noqa: E402
 
 import run  # noqa: E402  (bench/run.py: one copy of what the benches share)
 from run import first_line, loadavg, machine  # noqa: E402
-from snapshot import Failed, Program, rel, status_kib  # noqa: E402  (bench/snapshot.py's, not copies)
+from snapshot import Failed, Program, finish, rel, status_kib  # noqa: E402  (bench/snapshot.py's, not copies)
 
 ROOT = os.path.dirname(HERE)
 SCRUB_PREFIXES = ("HEAPSCOPE_", "MALLOC_", "NODE_", "UV_", "V8_")
@@ -384,11 +384,7 @@ def main():
             if rows_:
                 f.write(md_table(COLS, rows_) + "\n\n" + md_table(rss_cols, rss_) + "\n\n")
             f.write("```\n" + "\n".join(det + ["FAILED " + x for x in failures]) + "\n```\n")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"args": vars(a), "results": res, "failures": failures}, f, indent=1,
-                      default=str)
-    return 1 if failures else 0
+    return finish(a, res, failures)
 
 
 if __name__ == "__main__":

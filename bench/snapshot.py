@@ -788,6 +788,11 @@ def main():
             for l in bud:
                 f.write("- " + l + "\n")
             f.write("\n```\n" + "\n".join(det + ["FAILED " + x for x in failures]) + "\n```\n")
+    return finish(a, res, failures)
+
+
+def finish(a, res, failures):
+    """Writes --json (the arguments, every result, the failures); the exit status."""
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"args": vars(a), "results": res, "failures": failures}, f, indent=1,
