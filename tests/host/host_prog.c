@@ -299,15 +299,21 @@ static void *signal_sender(void *arg)
     return NULL;
 }
 
-static int signals_setup(void)
+/* fn handles sig on the receiving thread's alternate stack. */
+static int handle_on_altstack(int sig, void (*fn)(int))
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
+    sa.sa_handler = fn;
     sa.sa_flags = SA_ONSTACK | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGPROF, &sa, NULL) || sigaction(SIGALRM, &sa, NULL) ||
-        sigaction(SIGUSR1, &sa, NULL))
+    return sigaction(sig, &sa, NULL);
+}
+
+static int signals_setup(void)
+{
+    if (handle_on_altstack(SIGPROF, on_signal) || handle_on_altstack(SIGALRM, on_signal) ||
+        handle_on_altstack(SIGUSR1, on_signal))
         return -1;
     struct itimerval prof = {{0, 500}, {0, 500}}, real = {{0, 1000}, {0, 1000}};
     return setitimer(ITIMER_PROF, &prof, NULL) || setitimer(ITIMER_REAL, &real, NULL) ? -1 : 0;
@@ -583,13 +589,8 @@ static int serve_parked(pthread_t t, const char *name, const char *ended)
 
 static int run_altstack(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = park_handler;
-    sa.sa_flags = SA_ONSTACK | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
     pthread_t t;
-    if (pipe(park_pipe) < 0 || sigaction(SIGUSR1, &sa, NULL) < 0 ||
+    if (pipe(park_pipe) < 0 || handle_on_altstack(SIGUSR1, park_handler) < 0 ||
         pthread_create(&t, NULL, parked_main, NULL) != 0)
         return 1;
     return serve_parked(t, "hs-parked", "altstack: the handler returned, the thread ended");
