@@ -332,34 +332,13 @@ static void *service_main(void *arg)
     return NULL;
 }
 
-/* s is UTF-8 as JSON takes it: no stray or overlong sequence, no surrogate,
- * nothing above U+10FFFF. */
-static bool utf8_valid(const char *s)
+/* Can /json/list carry s? Asked of jansson itself, which makes the list:
+ * json_string refuses what is not UTF-8 as JSON takes it. */
+static bool json_can_carry(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p++;
-        int more;
-        unsigned min;
-        if (c < 0x80)
-            continue;
-        if (c >= 0xc2 && c <= 0xdf)
-            more = 1, min = 0x80, c &= 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            more = 2, min = 0x800, c &= 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            more = 3, min = 0x10000, c &= 0x07;
-        else
-            return false;
-        for (; more > 0; more--, p++) {
-            if ((*p & 0xc0) != 0x80)
-                return false; /* also the terminating NUL */
-            c = c << 6 | (*p & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-            return false;
-    }
-    return true;
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
 }
 
 static void print_banner(void)
@@ -403,7 +382,7 @@ int hs__service_start(void)
         /* What the discovery could not hand out: ws+unix://PATH:/ID and the
          * client's unix:PATH:SEL end the path at its first ':', and /json/list
          * (JSON) cannot carry a path that is not UTF-8. */
-        if (strchr(spec + 5, ':') || !utf8_valid(spec + 5)) {
+        if (strchr(spec + 5, ':') || !json_can_carry(spec + 5)) {
             dprintf(2,
                     "heapscope: HEAPSCOPE_LISTEN=%s: a Unix socket's path must be UTF-8 without "
                     "':' (its URL ws+unix://PATH:/ID ends the path at the first ':'); no DevTools "
