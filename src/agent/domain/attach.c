@@ -17,7 +17,7 @@
 static void ok(hs_call *c, const json_t *params)
 {
     (void)params;
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 static void debugger_enable(hs_call *c, const json_t *params)
@@ -26,7 +26,7 @@ static void debugger_enable(hs_call *c, const json_t *params)
     char id[48];
     snprintf(id, sizeof(id), "%" PRIu64 ".%" PRIu64, hs__objects_isolate(),
              hs__objects_isolate() * 31u + 7u);
-    hs__call_result(c, json_pack("{ss}", "debuggerId", id));
+    hs__call_ok(c, json_pack("{ss}", "debuggerId", id));
 }
 
 const hs_handler hs__attach_handlers[] = {

@@ -107,19 +107,24 @@ hs_cdp_session *hs__call_session(hs_call *c)
     return c->s;
 }
 
-void hs__call_ok(hs_call *c, json_t *result)
+static void call_result(hs_call *c, json_t *result)
 {
     size_t len = 0;
     char *text = cdp_format_result(c->id, result, NULL, &len);
     call_finish(c, text, len);
 }
 
-void hs__call_result(hs_call *c, json_t *result)
+void hs__call_ok(hs_call *c, json_t *result)
 {
     if (result)
-        hs__call_ok(c, result);
+        call_result(c, result);
     else
         hs__call_error(c, -32000, "Out of memory");
+}
+
+void hs__call_done(hs_call *c)
+{
+    call_result(c, NULL);
 }
 
 static void call_error_full(hs_call *c, const cdp_error *err)

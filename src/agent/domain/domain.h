@@ -26,12 +26,12 @@ void hs__domain_session_open(void *ud, hs_session *s);
 void hs__domain_session_message(void *ud, hs_session *s, const char *text, size_t len);
 void hs__domain_session_closed(void *ud, hs_session *s);
 
-/* Finishing a call; both free it. result is stolen (NULL = {}). */
+/* Finishing a call; each frees it. hs__call_ok's result is stolen; NULL
+ * means it could not be made (out of memory, as json_pack and the encoders
+ * say it) and is answered -32000 "Out of memory", never as a success
+ * without its members. hs__call_done answers {}. */
 void hs__call_ok(hs_call *c, json_t *result);
-/* A result that has members: NULL means it could not be made (out of
- * memory), answered -32000 "Out of memory" rather than a success without
- * them. */
-void hs__call_result(hs_call *c, json_t *result);
+void hs__call_done(hs_call *c);
 void hs__call_error(hs_call *c, int code, const char *message);
 
 /* -32000 "<method> needs the live-block registry, which is off in

@@ -26,7 +26,7 @@
 static void hp_enable(hs_call *c, const json_t *params)
 {
     (void)params;
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 /* V8: stops tracking and sampling and clears the id map, so that object ids
@@ -39,7 +39,7 @@ static void hp_disable(hs_call *c, const json_t *params)
     hs__profile_discard();
     if (hs__registry_on)
         hs__track_reset_ids();
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 /* There is no collector: the closest honest thing is to give the
@@ -49,7 +49,7 @@ static void hp_collect_garbage(hs_call *c, const json_t *params)
 {
     (void)params;
     malloc_trim(0);
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 /* ---- sampling (spec §2.6) ------------------------------------------------------ */
@@ -86,13 +86,13 @@ static void hp_start_sampling(hs_call *c, const json_t *params)
         p.flags |= HS_SAMPLE_KEEP_MINOR;
     /* Already running: success, and the running parameters stay (V8). */
     hs__profile_start(&p);
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 static void finish_profile(hs_call *c, json_t *profile, int err)
 {
     if (profile)
-        hs__call_result(c, json_pack("{s:o}", "profile", profile));
+        hs__call_ok(c, json_pack("{s:o}", "profile", profile));
     else if (err == HS_E_STATE)
         hs__call_error(c, -32000, NOT_STARTED);
     else
@@ -231,7 +231,7 @@ static void hp_take_heap_snapshot(hs_call *c, const json_t *params)
         return;
     }
     if (hs__snapshot_stream(hs__call_session(c), hs__flag(params, "reportProgress"), NULL) == 0)
-        hs__call_ok(c, NULL);
+        hs__call_done(c);
     else
         hs__call_error(c, -32000, "Failed to take heap snapshot");
 }
@@ -290,7 +290,7 @@ static void hp_get_object_by_heap_object_id(hs_call *c, const json_t *params)
                        json_string_value(json_object_get(params, "objectGroup")), &v, &msg);
     hs__inspect_end(&ix);
     if (ro)
-        hs__call_result(c, json_pack("{so}", "result", ro));
+        hs__call_ok(c, json_pack("{so}", "result", ro));
     else
         hs__call_error(c, -32000, msg);
 }
@@ -305,7 +305,7 @@ static void hp_add_inspected_heap_object(hs_call *c, const json_t *params)
     hs_cdp_session *s = hs__call_session(c);
     memmove(&s->inspected[1], &s->inspected[0], sizeof(s->inspected) - sizeof(s->inspected[0]));
     s->inspected[0] = v;
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 /* A block's id, also from inside it; "0" for anything that is not a live
@@ -322,7 +322,7 @@ static void hp_get_heap_object_id(hs_call *c, const json_t *params)
     char id[16] = "0";
     if (v.kind == HS_VAL_BLOCK && hs__val_live(&v))
         snprintf(id, sizeof(id), "%" PRIu32, v.id);
-    hs__call_result(c, json_pack("{ss}", "heapSnapshotObjectId", id));
+    hs__call_ok(c, json_pack("{ss}", "heapSnapshotObjectId", id));
 }
 
 const hs_handler hs__heap_profiler_handlers[] = {

@@ -66,14 +66,14 @@ static void rt_enable(hs_call *c, const json_t *params)
         hs__session_event(s, "Runtime.executionContextCreated",
                           json_pack("{so}", "context", context_description()));
     }
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 static void rt_disable(hs_call *c, const json_t *params)
 {
     (void)params;
     hs__call_session(c)->runtime_enabled = false;
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 /* A context named in params (contextId or executionContextId: key, and
@@ -217,7 +217,7 @@ static void rt_evaluate(hs_call *c, const json_t *params)
         result = json_pack("{so}", "result", ro);
     }
     hs__inspect_end(&ix);
-    hs__call_result(c, result);
+    hs__call_ok(c, result);
 }
 
 /* The console asks whether a line is complete before running it: a syntax
@@ -237,12 +237,12 @@ static void rt_compile_script(hs_call *c, const json_t *params)
     hs__inspect_end(&ix);
     if (rc < 0 && !strncmp(err, "SyntaxError", 11)) {
         json_t *ex = exception_result(err, col);
-        hs__call_result(
-            c, json_pack("{sO}", "exceptionDetails", json_object_get(ex, "exceptionDetails")));
+        hs__call_ok(c,
+                    json_pack("{sO}", "exceptionDetails", json_object_get(ex, "exceptionDetails")));
         json_decref(ex);
         return;
     }
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 /* ---- objects ------------------------------------------------------------------------ */
@@ -260,7 +260,7 @@ static void rt_get_properties(hs_call *c, const json_t *params)
     }
     /* Slots are data properties: there are no accessors. */
     if (hs__flag(params, "accessorPropertiesOnly")) {
-        hs__call_result(c, json_pack("{s[]}", "result"));
+        hs__call_ok(c, json_pack("{s[]}", "result"));
         return;
     }
     hs_inspect ix = {0};
@@ -288,14 +288,14 @@ static void rt_release_object(hs_call *c, const json_t *params)
     if (hs__objects_release(s, id, &msg) < 0)
         hs__call_error(c, -32000, msg);
     else
-        hs__call_ok(c, NULL);
+        hs__call_done(c);
 }
 
 static void rt_release_object_group(hs_call *c, const json_t *params)
 {
     hs__objects_release_group(hs__call_session(c),
                               json_string_value(json_object_get(params, "objectGroup")));
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 /* heapscope runs no JavaScript. The one function DevTools calls that has a
@@ -340,20 +340,19 @@ static void rt_call_function_on(hs_call *c, const json_t *params)
     if (is_save_to_temp(decl) && self.kind == HS_VAL_PROCESS && json_array_size(args) == 1 &&
         have) {
         if (ntemps == TEMPS_MAX) {
-            hs__call_result(c, exception_result("RangeError: at most 256 values can be stored", 0));
+            hs__call_ok(c, exception_result("RangeError: at most 256 values can be stored", 0));
             return;
         }
         snprintf(temp_names[ntemps], sizeof(temp_names[ntemps]), "temp%zu", ntemps + 1);
         temp_name_ptrs[ntemps] = temp_names[ntemps];
         temps[ntemps] = arg;
-        hs__call_result(
+        hs__call_ok(
             c, json_pack("{s{ss ss}}", "result", "type", "string", "value", temp_names[ntemps++]));
         return;
     }
-    hs__call_result(c,
-                    exception_result("EvalError: heapscope runs no JavaScript: functions cannot be "
-                                     "called on a native process",
-                                     0));
+    hs__call_ok(c, exception_result("EvalError: heapscope runs no JavaScript: functions cannot be "
+                                    "called on a native process",
+                                    0));
 }
 
 /* No lexical declarations in a native program. */
@@ -363,7 +362,7 @@ static void rt_global_lexical_scope_names(hs_call *c, const json_t *params)
         hs__call_error(c, -32000, NO_CONTEXT);
         return;
     }
-    hs__call_result(c, json_pack("{s[]}", "names"));
+    hs__call_ok(c, json_pack("{s[]}", "names"));
 }
 
 /* ---- the rest of what DevTools asks ---------------------------------------------- */
@@ -372,14 +371,14 @@ static void rt_run_if_waiting(hs_call *c, const json_t *params)
 {
     (void)params;
     hs__service_release_wait();
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 /* One process, one heap: the target id names it. */
 static void rt_get_isolate_id(hs_call *c, const json_t *params)
 {
     (void)params;
-    hs__call_result(c, json_pack("{ss}", "id", hs__service_target_id()));
+    hs__call_ok(c, json_pack("{ss}", "id", hs__service_target_id()));
 }
 
 /* usedSize: bytes the program's live blocks hold (requested sizes).
@@ -404,7 +403,7 @@ static void rt_get_heap_usage(hs_call *c, const json_t *params)
                                             .has_embedder_heap_used_size = true,
                                             .has_backing_storage_size = true,
                                             .backing_storage_size = 0};
-    hs__call_result(c, cdp_runtime_get_heap_usage_returns_encode(&r));
+    hs__call_ok(c, cdp_runtime_get_heap_usage_returns_encode(&r));
 }
 
 const hs_handler hs__runtime_handlers[] = {

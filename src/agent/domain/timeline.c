@@ -226,7 +226,7 @@ static void tl_start(hs_call *c, const json_t *params)
         return;
     }
     subscribe(hs__call_session(c));
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 /* V8: a last update, a snapshot streamed as by takeHeapSnapshot (with the
@@ -249,7 +249,7 @@ static void tl_stop(hs_call *c, const json_t *params)
     }
     hs__snapshot_stream(hs__call_session(c), hs__flag(params, "reportProgress"), &sm);
     finish();
-    hs__call_ok(c, NULL);
+    hs__call_done(c);
 }
 
 void hs__timeline_disable(void)
